@@ -68,7 +68,7 @@ test:
 # Unit tests in a separate build dir so sanitized and normal objects never mix.
 check:
 	$(MAKE) BUILD=build/asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
-		run-tests bin-asan
+		bin-asan run-tests
 
 bin-asan: $(BUILD)/cmd/main.o $(LIB_OBJ)
 	@mkdir -p _output/asan
