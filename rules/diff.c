@@ -424,13 +424,15 @@ static void find_stale_full(struct builder *b, const struct rules_rec *r)
 	const struct rules_saved_table *t;
 	size_t i, k;
 
-	qsort(b->wanted, b->n_wanted, sizeof(*b->wanted), cmp_str);
+	if (b->n_wanted)
+		qsort(b->wanted, b->n_wanted, sizeof(*b->wanted), cmp_str);
 	t = b->po->kernel ? rules_saved_table(b->po->kernel, "nat") : NULL;
 	for (i = 0; t && i < t->n_chains; i++) {
 		const char *name = t->chains[i].name;
 
 		if (rules_chain_is_service(name) &&
-		    !bsearch(&name, b->wanted, b->n_wanted, sizeof(char *), cmp_str))
+		    (!b->n_wanted ||
+		     !bsearch(&name, b->wanted, b->n_wanted, sizeof(char *), cmp_str)))
 			add_stale(b, name);
 	}
 	if (t)
@@ -439,7 +441,8 @@ static void find_stale_full(struct builder *b, const struct rules_rec *r)
 		for (k = 0; k < r->ports[i].n_chains; k++) {
 			const char *name = r->ports[i].chains[k].name;
 
-			if (!bsearch(&name, b->wanted, b->n_wanted, sizeof(char *), cmp_str))
+			if (!b->n_wanted ||
+			    !bsearch(&name, b->wanted, b->n_wanted, sizeof(char *), cmp_str))
 				add_stale(b, name);
 		}
 }
