@@ -8,7 +8,7 @@ PKGS="
 build-essential pkg-config git ca-certificates
 libuv1-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev
 libhttp-parser-dev libnetfilter-conntrack-dev libmnl-dev
-iptables conntrack iproute2 procps psmisc curl openssl
+iptables conntrack nfacct iproute2 procps psmisc curl openssl
 libcmocka-dev clang libclang-rt-14-dev clang-format valgrind
 python3-pytest python3-kubernetes python3-yaml
 hyperfine time
