@@ -51,6 +51,7 @@ run "bundled example renders" example_dump
 run "upstream kube-proxy test expectations" test/rules/upstream/run.sh
 run "test API server against real clients" $PY -m pytest -q test/apiserver
 run "informer against the test API server (ASan)" informer_live
+run "deployment files: manifests, RBAC, image recipe, operator docs" test/deploy/run.sh
 if [ "$(id -u)" -eq 0 ]; then
 	run "rule writer outputs load into iptables (nft+legacy, netns)" \
 		bash -c 'hack/verify-restore.sh test/rules/cases/*/expected.rules test/rules/upstream/*/expected.rules build/example.rules'
