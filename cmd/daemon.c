@@ -31,7 +31,8 @@
 #define TAINT_TO_BE_DELETED "ToBeDeletedByClusterAutoscaler"
 #define NFACCT_INVALID	    "ct_state_invalid_dropped_pkts"
 #define NFACCT_LOCALHOST    "localhost_nps_accepted_pkts"
-#define NFT_TXN_PORTS	    100 /* services per nft transaction (see the benchmarks) */
+#define NFT_TXN_PORTS	    100	 /* services per nft transaction (see the benchmarks) */
+#define SERVER_RETRY_MS	    5000 /* upstream retries its healthz and metrics servers every 5 s */
 
 struct daemon {
 	uv_loop_t loop;
@@ -45,6 +46,9 @@ struct daemon {
 	struct proxy_metricsd *metricsd;
 	uv_signal_t sigterm;
 	uv_signal_t sigint;
+	uv_timer_t server_retry; /* healthz/metrics servers that could not listen yet */
+	bool server_retry_open;
+	unsigned int server_retries;
 	bool services_synced;
 	bool slices_synced;
 	bool stopping;
@@ -258,11 +262,66 @@ static void closed_one(void *arg)
 	}
 }
 
+/* ---- servers that could not listen ------------------------------------------- */
+
+/*
+ * Without --bind-address-hard-fail, a healthz or metrics address that cannot
+ * be bound (kube-proxy's pod still exiting during a hand-over, say) is
+ * retried every 5 s, as upstream's wait.Until does; meanwhile the health
+ * state (and so the service health-check node ports) works without its own
+ * server. The first failure was logged where it happened; later ones at -v=2.
+ */
+static bool servers_missing(struct daemon *d)
+{
+	const struct proxy_config *c = &d->o->cfg;
+
+	return (d->health && c->healthz_bind_address && c->healthz_bind_address[0] &&
+		proxy_health_port(d->health) < 0) ||
+	       (c->metrics_bind_address && c->metrics_bind_address[0] && !d->metricsd);
+}
+
+static void on_server_retry(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	const struct proxy_config *c = &d->o->cfg;
+	int ret;
+
+	if (d->stopping)
+		return;
+	d->server_retries++;
+	if (d->health && c->healthz_bind_address && c->healthz_bind_address[0]) {
+		ret = proxy_health_listen(d->health, c->healthz_bind_address);
+		if (ret)
+			PLOG_I(2, "Still cannot start proxy healthz",
+			       "address=\"%s\" err=\"%s\" attempts=%u", c->healthz_bind_address,
+			       uv_strerror(ret), d->server_retries);
+	}
+	if (c->metrics_bind_address && c->metrics_bind_address[0] && !d->metricsd) {
+		ret = proxy_metricsd_new(&d->loop, c->metrics_bind_address, &d->metrics, rules_cb,
+					 configz_cb, d, &d->metricsd);
+		if (ret) {
+			d->metricsd = NULL;
+			PLOG_I(2, "Still cannot start the metrics server",
+			       "address=\"%s\" err=\"%s\" attempts=%u", c->metrics_bind_address,
+			       uv_strerror(ret), d->server_retries);
+		} else {
+			PLOG_I(0, "Started the metrics server after an earlier failure",
+			       "address=\"%s\"", c->metrics_bind_address);
+		}
+	}
+	if (!servers_missing(d))
+		uv_timer_stop(t);
+}
+
 static void stop(struct daemon *d)
 {
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	if (d->server_retry_open) {
+		d->server_retry_open = false;
+		uv_close((uv_handle_t *)&d->server_retry, NULL);
+	}
 	/* one extra reference while starting the closes */
 	d->closing = 1;
 	if (d->informer) {
@@ -461,9 +520,17 @@ int cmd_daemon_run(struct cmd_options *o, const char *node_name)
 		PLOG_E("Cannot create the event loop", "err=\"%s\"", uv_strerror(ret));
 		return 1;
 	}
+	/* The handles stop() closes exist from here on, so that every failure
+	 * below can leave through stop() and an empty loop. */
+	uv_signal_init(&d.loop, &d.sigterm);
+	uv_signal_init(&d.loop, &d.sigint);
+	d.sigterm.data = d.sigint.data = &d;
+	uv_timer_init(&d.loop, &d.server_retry);
+	d.server_retry.data = &d;
+	d.server_retry_open = true;
 	ret = proxy_tracker_new(node_name, &d.tracker);
 	if (ret)
-		goto out_loop;
+		goto out_stop;
 	proxy_tracker_set_prefer_same_node(d.tracker, c->gate_prefer_same_node);
 
 	memset(&sc, 0, sizeof(sc));
@@ -475,7 +542,7 @@ int cmd_daemon_run(struct cmd_options *o, const char *node_name)
 	if (!sc.family[0] && !sc.family[1]) {
 		PLOG_E("Neither iptables nor ip6tables works on this node", "backend=\"%s\"",
 		       proxy_ipt_backend_name(sc.backend));
-		goto out_tracker;
+		goto out_stop;
 	}
 	sc.random_fully = detect_random_fully(c);
 	sc.nfacct = detect_nfacct(c);
@@ -493,42 +560,49 @@ int cmd_daemon_run(struct cmd_options *o, const char *node_name)
 	/* upstream: health timeout is twice the sync period */
 	ret = proxy_health_new(&d.loop, c->healthz_bind_address, 2 * (uint64_t)c->sync_period_ms,
 			       &d.metrics, NULL, 0, on_hc_event, &d, &d.health);
-	if (ret && c->bind_address_hard_fail)
-		goto out_tracker;
+	if (ret && (ret == -ENOMEM || c->bind_address_hard_fail))
+		goto out_hard_fail;
+	if (ret) {
+		/* the state without its server for now: retried below */
+		ret = proxy_health_new(&d.loop, NULL, 2 * (uint64_t)c->sync_period_ms, &d.metrics,
+				       NULL, 0, on_hc_event, &d, &d.health);
+		if (ret)
+			goto out_stop;
+	}
 	sc.health = d.health;
 	ret = proxy_sync_new(&sc, &d.sync);
 	if (ret)
-		goto out_tracker;
+		goto out_stop;
 	if (c->metrics_bind_address && c->metrics_bind_address[0]) {
 		ret = proxy_metricsd_new(&d.loop, c->metrics_bind_address, &d.metrics, rules_cb,
 					 configz_cb, &d, &d.metricsd);
-		if (ret && c->bind_address_hard_fail)
-			goto out_stop;
+		if (ret) {
+			d.metricsd = NULL;
+			if (c->bind_address_hard_fail)
+				goto out_hard_fail;
+		}
 	}
-	uv_signal_init(&d.loop, &d.sigterm);
-	uv_signal_init(&d.loop, &d.sigint);
-	d.sigterm.data = d.sigint.data = &d;
+	if (servers_missing(&d))
+		uv_timer_start(&d.server_retry, on_server_retry, SERVER_RETRY_MS, SERVER_RETRY_MS);
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
 	ret = start_informer(&d, false);
-	if (ret) {
-		stop(&d);
-		uv_run(&d.loop, UV_RUN_DEFAULT);
-		goto out_free;
-	}
+	if (ret)
+		goto out_stop;
 	d.exit_code = 0;
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	goto out_free;
 
+out_hard_fail:
+	if (ret != -ENOMEM)
+		PLOG_E("A server could not listen and bindAddressHardFail is set: exiting", "");
 out_stop:
 	stop(&d);
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 out_free:
 	informer_free(d.informer);
 	proxy_sync_free(d.sync);
-out_tracker:
 	proxy_tracker_free(d.tracker);
-out_loop:
 	if (uv_loop_close(&d.loop))
 		PLOG_E("Event loop still has open handles at exit", "");
 	return d.exit_code;

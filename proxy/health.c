@@ -570,6 +570,23 @@ out_free:
 	return err;
 }
 
+int proxy_health_listen(struct proxy_health *h, const char *bind_addr)
+{
+	int err;
+
+	if (h->server)
+		return 0;
+	if (h->closing)
+		return -ECANCELED;
+	err = proxy_httpd_new(h->loop, bind_addr, NULL, health_handle, h, &h->server);
+	if (err) {
+		h->server = NULL;
+		return err;
+	}
+	PLOG_I(0, "Started proxy healthz after an earlier failure", "address=\"%s\"", bind_addr);
+	return 0;
+}
+
 int proxy_health_port(const struct proxy_health *h)
 {
 	return h->server ? proxy_httpd_port(h->server) : -1;

@@ -46,6 +46,17 @@ int proxy_health_new(struct uv_loop_s *loop, const char *bind_addr, uint64_t tim
 		     size_t n_nodeport_addrs, proxy_health_event_fn event_fn, void *event_arg,
 		     struct proxy_health **out) PROXY_MUST_CHECK;
 
+/*
+ * proxy_health_listen - start the proxy health server on @bind_addr for a
+ * state created without one (or whose server could not listen): what a
+ * caller retries, as upstream retries its healthz server every 5 s, after
+ * proxy_health_new() failed to listen and --bind-address-hard-fail is off.
+ * A no-op returning 0 once a server runs. Logs success after a failure;
+ * the failure itself is left to the caller (it knows how often it retries).
+ * Returns 0, -EINVAL (malformed address), -ENOMEM or the listen error.
+ */
+int proxy_health_listen(struct proxy_health *h, const char *bind_addr) PROXY_MUST_CHECK;
+
 /* upstream QueuedUpdate(family): a change is waiting for a sync. */
 void proxy_health_queued_update(struct proxy_health *h, enum proxy_fam_idx fam);
 

@@ -527,6 +527,35 @@ static void health_bind_failure_is_returned_and_leaves_nothing(void **state)
 	/* teardown: uv_loop_close() == 0 */
 }
 
+static void health_listen_retries_the_server_of_a_state_without_one(void **state)
+{
+	struct fixture *fx = *state;
+	int port = harness_free_port(), blocker = harness_occupy(port);
+	struct proxy_hc_service svc = { "default", "all", (uint16_t)harness_free_port(), 1 };
+	struct got g;
+	char addr[32];
+
+	/* what the daemon does when --healthz-bind-address cannot be bound yet */
+	assert_true(blocker >= 0);
+	shut(fx);
+	assert_int_equal(create(fx, NULL, NULL, 0), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	assert_int_equal(proxy_health_listen(fx->health, addr), -EADDRINUSE);
+	assert_int_equal(proxy_health_port(fx->health), -1);
+	/* meanwhile the service health checks work */
+	assert_int_equal(proxy_health_sync_services(fx->health, &svc, 1), 0);
+	expect_hc(fx, svc.hc_node_port, "/", 200, "default", "all", 1, true);
+	close(blocker);
+	assert_int_equal(proxy_health_listen(fx->health, addr), 0);
+	assert_int_equal(proxy_health_port(fx->health), port);
+	get_port(fx, port, "/livez", &g);
+	assert_int_equal(g.r.status, 200);
+	free(g.raw);
+	/* once it runs, a no-op */
+	assert_int_equal(proxy_health_listen(fx->health, "127.0.0.1:0"), 0);
+	assert_int_equal(proxy_health_port(fx->health), port);
+}
+
 static void health_close_with_everything_open(void **state)
 {
 	struct fixture *fx = *state;
@@ -569,6 +598,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(health_bind_failure_is_returned_and_leaves_nothing,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			health_listen_retries_the_server_of_a_state_without_one, setup, teardown),
 		cmocka_unit_test_setup_teardown(health_close_with_everything_open, setup, teardown),
 	};
 
