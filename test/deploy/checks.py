@@ -984,6 +984,160 @@ def check_pod_smoke():
     return errs
 
 
+def hc_service(path):
+    """(namespace, name, healthCheckNodePort) of the first Service of @path that has one."""
+    for d in load_docs(path):
+        for o in d.get("items", [d]):
+            port = o.get("spec", {}).get("healthCheckNodePort") if o.get("kind") == "Service" \
+                else None
+            if port:
+                return o["metadata"].get("namespace", "default"), o["metadata"]["name"], port
+    raise AssertionError(f"{rel(path)} has no Service with a healthCheckNodePort")
+
+
+@check("events")
+def check_events():
+    """The Events of the README's "Events" section reach the API server, as the
+    ClusterRole allows: FailedToStartServiceHealthcheck on the Service whose
+    healthCheckNodePort is taken, and FailedToSyncIptablesRules on the Node after
+    the third failed restore in a row. The daemon runs in a throwaway network
+    namespace against the test API server, with an iptables-nft-restore in front of
+    the real one that fails while a flag file exists."""
+    need_bin()
+    if os.geteuid() != 0:
+        raise Skip("needs root (network namespaces)")
+    for tool in ("ip", "curl", "iptables-nft-restore"):
+        if not shutil.which(tool):
+            raise Skip(f"{tool} is not installed")
+    fixture = os.path.join(ROOT, "hack", "examples", "cluster.yaml")
+    hc_ns, hc_name, hc_port = hc_service(fixture)
+    node = "node-a"
+    errs = []
+    tmp = tempfile.mkdtemp(prefix="kip-events-", dir="/tmp")
+    ns = None
+    try:
+        flag = os.path.join(tmp, "fail")
+        wrapper = os.path.join(tmp, "iptables-nft-restore")
+        with open(wrapper, "w") as fh:
+            fh.write(f"#!/bin/sh\nif [ -e {flag} ]; then\n\tcat >/dev/null\n"
+                     f"\techo 'iptables-restore: line 3 failed' >&2\n\texit 1\nfi\n"
+                     f"exec {shutil.which('iptables-nft-restore')} \"$@\"\n")
+        os.chmod(wrapper, 0o755)
+        ns = Netns()
+        api_log = open(os.path.join(tmp, "api.log"), "w")
+        port_file = os.path.join(tmp, "port")
+        api = ns.popen([PY, os.path.join(HERE, "kapi.py"), "--port", "0", "--port-file",
+                        port_file, "--fixture", fixture, "-v", "1"], api_log)
+        held = os.path.join(tmp, "held")
+        holder_log = open(os.path.join(tmp, "holder.log"), "w")
+        ns.popen([PY, "-c", "import socket, sys, time\n"
+                  "s = socket.socket()\n"
+                  f"s.bind(('0.0.0.0', {hc_port}))\n"
+                  "s.listen()\n"
+                  f"open({held!r}, 'w').close()\n"
+                  "time.sleep(120)\n"], holder_log)
+        deadline = time.monotonic() + 15
+        while not (os.path.exists(port_file) and os.path.exists(held)):
+            if time.monotonic() > deadline:
+                return ["the test API server or the port holder did not start"]
+            time.sleep(0.05)
+        with open(port_file) as fh:
+            api_port = int(fh.read())
+        server = f"http://127.0.0.1:{api_port}"
+        proxy_log = open(os.path.join(tmp, "proxy.log"), "w")
+        proxy = ns.popen(["env", f"PATH={tmp}:{os.environ.get('PATH', '')}", BIN,
+                          f"--master={server}", f"--hostname-override={node}",
+                          "--iptables-backend=nft", "--ip-family=ipv4",
+                          "--iptables-min-sync-period=100ms", "--iptables-sync-period=2s",
+                          "--conntrack-max-per-core=0", "--healthz-bind-address=127.0.0.1:0",
+                          "--metrics-bind-address=", "-v=2"], proxy_log)
+
+        def log():
+            with open(os.path.join(tmp, "proxy.log")) as fh:
+                return fh.read()
+
+        def objects(kind):
+            """The server's objects of @kind, read through its admin endpoint (which
+            its request log leaves out: that log is the proxy's requests only)."""
+            code, body = ns.http(api_port, "/_admin/state")
+            if code != 200:
+                return []
+            return [o for o in json.loads(body)["items"] if o.get("kind") == kind]
+
+        def events(reason, timeout):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and proxy.poll() is None:
+                got = [e for e in objects("Event") if e.get("reason") == reason]
+                if got:
+                    return got
+                time.sleep(0.2)
+            errs.append(f"no {reason} Event within {timeout} s (exit {proxy.poll()}):\n"
+                        f"{log()[-1500:]}")
+            return []
+
+        for e in events("FailedToStartServiceHealthcheck", 20):
+            io = e["involvedObject"]
+            if (io.get("kind"), io.get("namespace"), io.get("name")) != \
+                    ("Service", hc_ns, hc_name) or e["metadata"]["namespace"] != hc_ns or \
+                    e.get("type") != "Warning" or str(hc_port) not in e.get("message", ""):
+                errs.append(f"FailedToStartServiceHealthcheck: {json.dumps(e)[:600]}")
+        # restores fail from now on: change an EndpointSlice so that a sync is needed
+        open(flag, "w").close()
+        eps = next(o for d in load_docs(fixture) for o in d.get("items", [d])
+                   if o.get("kind") == "EndpointSlice" and o.get("endpoints"))
+        eps = copy.deepcopy(eps)
+        eps["endpoints"][0]["addresses"] = ["10.244.1.77"]
+        r = run(ns.cmd([PY, os.path.join(ROOT, "test", "apiserver", "admin.py"), "--server",
+                        server, "apply", "-"]), input=json.dumps(eps))
+        if r.returncode != 0:
+            return errs + [f"admin.py apply: {r.stderr}"]
+        failed = events("FailedToSyncIptablesRules", 20)
+        uid = next((o["metadata"]["uid"] for o in objects("Node")
+                    if o["metadata"]["name"] == node), None)
+        for e in failed:
+            io = e["involvedObject"]
+            if (io.get("kind"), io.get("name"), io.get("uid")) != ("Node", node, uid) or \
+                    e["metadata"]["namespace"] != "default" or e.get("type") != "Warning" or \
+                    "line 3 failed" not in e.get("message", ""):
+                errs.append(f"FailedToSyncIptablesRules: {json.dumps(e)[:600]}")
+        n_failed = len(re.findall(r'"Sync failed"', log()))
+        if failed and n_failed < 3:
+            errs.append(f"FailedToSyncIptablesRules after {n_failed} failed syncs, want 3")
+        for e in failed + events("FailedToStartServiceHealthcheck", 1):
+            if e.get("source", {}).get("component") != NAME or \
+                    e.get("reportingComponent") != NAME or \
+                    e.get("source", {}).get("host") != node:
+                errs.append(f"{e['reason']}: source {e.get('source')}, reportingComponent "
+                            f"{e.get('reportingComponent')!r}: want {NAME} on {node}")
+        os.unlink(flag)
+        proxy.send_signal(signal.SIGTERM)
+        try:
+            proxy.wait(15)
+        except subprocess.TimeoutExpired:
+            errs.append("SIGTERM: still running after 15 s")
+        if proxy.returncode != 0:
+            errs.append(f"SIGTERM: exit {proxy.returncode}, want 0")
+        api.send_signal(signal.SIGTERM)
+        try:
+            api.wait(15)
+        except subprocess.TimeoutExpired:
+            errs.append("the test API server did not stop on SIGTERM")
+        api_log.flush()
+        with open(os.path.join(tmp, "api.log")) as fh:
+            reqs = observed_requests(fh.read())
+        posts = [t for t in reqs if t[1] == "events"]
+        if not posts:
+            errs.append("no request for events in the test API server's log")
+        for group, res, verb, _ in reqs:
+            if group != "discovery" and (group, res, verb) not in RBAC:
+                errs.append(f"{verb} {group or 'core'}/{res}: not allowed by the ClusterRole")
+    finally:
+        if ns:
+            ns.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return errs
+
+
 # ---- the image recipe ----------------------------------------------------------------
 
 
