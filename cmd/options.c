@@ -794,9 +794,27 @@ static const char *type_word(const struct flag *f)
 	}
 }
 
+/* "  -v, --v int" / "      --name type": the flag column of --help */
+static void flag_head(const struct flag *f, char *head, size_t len)
+{
+	if (f->shorthand)
+		snprintf(head, len, "  -%c, --%s%s", f->shorthand, f->name, type_word(f));
+	else
+		snprintf(head, len, "      --%s%s", f->name, type_word(f));
+}
+
 void cmd_options_usage(FILE *out, const char *prog)
 {
+	char head[96];
 	size_t g, i;
+	int width = 0;
+
+	/* one column for every help text, as wide as the widest flag (as pflag) */
+	for (i = 0; i < N_FLAGS; i++) {
+		flag_head(&flags[i], head, sizeof(head));
+		if ((int)strlen(head) > width)
+			width = (int)strlen(head);
+	}
 
 	fprintf(out,
 		"kube-iptables-proxy: a drop-in replacement for kube-proxy in iptables mode.\n"
@@ -808,16 +826,11 @@ void cmd_options_usage(FILE *out, const char *prog)
 		fprintf(out, "\n%s flags:\n", groups[g]);
 		for (i = 0; i < N_FLAGS; i++) {
 			const struct flag *f = &flags[i];
-			char head[96];
 
 			if (strcmp(f->group, groups[g]) != 0)
 				continue;
-			if (f->shorthand)
-				snprintf(head, sizeof(head), "  -%c, --%s%s", f->shorthand, f->name,
-					 type_word(f));
-			else
-				snprintf(head, sizeof(head), "      --%s%s", f->name, type_word(f));
-			fprintf(out, "%-46s %s", head, f->help);
+			flag_head(f, head, sizeof(head));
+			fprintf(out, "%-*s   %s", width, head, f->help);
 			if (f->def)
 				fprintf(out, " (default %s)", f->def);
 			fputc('\n', out);
@@ -873,7 +886,18 @@ void cmd_options_man(FILE *out)
 	}
 	fputs(".SH EXIT STATUS\n0: success; 1: a runtime failure (e.g. the rules could not be read "
 	      "or written); 2: bad flags or configuration.\n"
-	      ".SH SEE ALSO\nkube\\-proxy(8), iptables\\-restore(8)\n",
+	      ".SH SIGNALS\nSIGTERM and SIGINT stop the daemon, which exits 0 and leaves the "
+	      "rules in place (only \\-\\-cleanup removes them all).\n"
+	      ".SH ENVIRONMENT\n.TP\n.B KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT\n"
+	      "The API server (https) when neither \\-\\-kubeconfig nor \\-\\-master is "
+	      "given (in a pod).\n.TP\n.B PATH\nWhere iptables\\-nft\\-restore, "
+	      "iptables\\-legacy\\-save, ip6tables\\-... are found.\n"
+	      ".SH FILES\n.TP\n.B /var/run/secrets/kubernetes.io/serviceaccount/token, ca.crt\n"
+	      "The in\\-cluster credentials; the token is re\\-read at most every 60 s and "
+	      "after a 401, so rotated tokens work.\n.TP\n.B /run/xtables.lock\n"
+	      "The lock iptables\\-legacy\\-restore \\-w takes, shared with kubelet and other "
+	      "iptables users; in a container, mount the host's.\n"
+	      ".SH SEE ALSO\nkube\\-proxy(8), iptables\\-restore(8), iptables\\-save(8)\n",
 	      out);
 }
 
