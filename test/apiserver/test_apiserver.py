@@ -467,6 +467,36 @@ def test_writes_raw(server):
     assert names(raw_request(p, evp).json()["items"]) == ["kip.1"]
 
 
+def test_service_update_keeps_allocations_consistent(server):
+    """Updates keep the allocated values the new object omits (patchAllocatedValues), but
+    never leave clusterIPs disagreeing with a changed clusterIP (normalizeClusterIPs) or a
+    healthCheckNodePort on a Service that no longer needs one."""
+    adm = server.admin
+
+    def svc(spec):
+        return {"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "moving", "namespace": "default"},
+                "spec": {"ports": [{"name": "p", "port": 80}], **spec}}
+
+    lb = adm.apply(svc({"type": "LoadBalancer", "externalTrafficPolicy": "Local",
+                        "clusterIP": "10.96.7.7"}))["spec"]
+    assert lb["clusterIPs"] == ["10.96.7.7"] and lb["healthCheckNodePort"]
+    assert lb["ports"][0]["nodePort"]
+    # the same LoadBalancer without the allocated fields: all of them are kept
+    again = adm.apply(svc({"type": "LoadBalancer", "externalTrafficPolicy": "Local"}))["spec"]
+    assert again["clusterIP"] == "10.96.7.7" and again["clusterIPs"] == ["10.96.7.7"]
+    assert again["healthCheckNodePort"] == lb["healthCheckNodePort"]
+    assert again["ports"][0]["nodePort"] == lb["ports"][0]["nodePort"]
+    # now a ClusterIP Service on another address: clusterIPs follow, the HC port is released
+    cip = adm.apply(svc({"clusterIP": "10.96.8.8"}))["spec"]
+    assert cip["clusterIP"] == "10.96.8.8" and cip["clusterIPs"] == ["10.96.8.8"], cip
+    assert cip["ipFamilies"] == ["IPv4"] and "healthCheckNodePort" not in cip, cip
+    # a dual-stack Service with explicit clusterIPs keeps them and derives its families
+    ds = adm.apply(svc({"clusterIP": "10.96.9.9", "clusterIPs": ["10.96.9.9", "fd00::9"],
+                        "ipFamilyPolicy": "PreferDualStack"}))["spec"]
+    assert ds["clusterIPs"] == ["10.96.9.9", "fd00::9"] and ds["ipFamilies"] == ["IPv4", "IPv6"]
+
+
 def test_token_auth_rotation_and_request_log(start_server, tmp_path):
     tokens = tmp_path / "tokens"
     tokens.write_text("first-token\n")
