@@ -348,11 +348,13 @@ static const struct flag flags[] = {
 	{ "master", 0, T_STR, S_CONFIG, G_API, NULL,
 	  "The API server address, overriding the kubeconfig's.", CFG(master), NULL, false },
 	{ "kube-api-qps", 0, T_FLOAT, S_CONFIG, G_API, "5",
-	  "QPS to use while talking with the API server.", CFG(kube_api_qps), NULL, false },
-	{ "kube-api-burst", 0, T_INT, S_CONFIG, G_API, "10",
-	  "Burst to use while talking with the API server.", CFG(kube_api_burst), NULL, false },
+	  "No effect: the few requests made (a list and a watch per resource, Events) are not "
+	  "rate-limited.",
+	  CFG(kube_api_qps), NULL, false },
+	{ "kube-api-burst", 0, T_INT, S_CONFIG, G_API, "10", "No effect (see --kube-api-qps).",
+	  CFG(kube_api_burst), NULL, false },
 	{ "config-sync-period", 0, T_DUR, S_CONFIG, G_API, "15m0s",
-	  "How often the informers replay their cache to the proxy (a resync; no API call).",
+	  "No effect: there is no informer resync; every sync renders from the whole cache.",
 	  CFG(config_sync_period_ms), NULL, false },
 
 	/* Networking */

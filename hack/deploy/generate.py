@@ -14,7 +14,8 @@ What it generates:
     flags   from `kube-iptables-proxy --help`; the "with --config" column
             from what the binary says when each flag is given with --config;
     config  the KubeProxyConfiguration fields cmd/kpconfig.c accepts, honoured
-            when --write-config-to writes them back, ignored otherwise;
+            when --write-config-to writes them back (unless FIELD_NO_EFFECT
+            says the binary only carries them), ignored otherwise;
     exit    from the EXIT STATUS of `kube-iptables-proxy --man`.
   So the tables cannot drift from the binary: test/deploy/run.sh runs --check.
 
@@ -85,6 +86,9 @@ FIELD_FLAG = {
     "logging.flushFrequency": "log-flush-frequency",
     "logging.vmodule": "vmodule",
 }
+# Fields the binary reads, validates and writes back (--write-config-to, /configz)
+# but that change nothing; their flags say so in --help.
+FIELD_NO_EFFECT = {"clientConnection.qps", "clientConnection.burst", "configSyncPeriod"}
 # What a whole ignored object stands for, where no single flag does.
 FIELD_NOTE = {
     "apiVersion": "must be kubeproxy.config.k8s.io/v1alpha1",
@@ -264,7 +268,7 @@ def gen_config(flags):
             status = "required"
         elif ctype == "C_OBJECT":
             continue  # its fields have their own rows
-        elif path in written:
+        elif path in written and path not in FIELD_NO_EFFECT:
             status = "honoured"
         else:
             status = "ignored"
