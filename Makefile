@@ -1,6 +1,6 @@
 # kube-iptables-proxy - plain GNU make + pkg-config (shared/style.md b.10).
 #
-#   make               build _output/bin/kube-iptables-proxy
+#   make               build _output/bin/kube-iptables-proxy and its man page
 #   make test          every test: unit (ASan+UBSan), golden, iptables in netns, suites
 #   make check         unit tests only, under AddressSanitizer + UBSan
 #   make valgrind      unit tests under valgrind (normal build)
@@ -26,6 +26,7 @@ ALL_CFLAGS = $(CSTD) $(WARN) $(WERROR) -I. $(PKG_CFLAGS) $(CFLAGS) -MMD -MP \
 
 BUILD   ?= build/release
 BIN     := _output/bin/kube-iptables-proxy
+MAN     := _output/man/man8/kube-iptables-proxy.8
 
 CMD_SRC  := $(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_SRC  := $(wildcard informer/*.c proxy/*.c rules/*.c) $(CMD_SRC)
@@ -36,14 +37,21 @@ TEST_HELPERS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard test/helpers/*.c))
 
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test check run-tests valgrind fuzz bench format format-check check-headers \
+.PHONY: all man test check run-tests valgrind fuzz bench format format-check check-headers \
         check-purity tidy clean install-deps golden verify-restore suites
 
-all: $(BIN)
+all: $(BIN) $(MAN)
 
 $(BIN): $(BUILD)/cmd/main.o $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The man page is printed by the binary from the flag table that drives --help, so the
+# two cannot disagree; it is built, never committed (man -l _output/man/man8/...).
+man: $(MAN)
+$(MAN): $(BIN)
+	@mkdir -p $(@D)
+	$(BIN) --man > $@.tmp && mv $@.tmp $@
 
 # The version string depends on the git revision; rebuild main.o when it changes.
 $(BUILD)/cmd/main.o: $(BUILD)/.rev
