@@ -144,3 +144,5 @@ clean:
 # The informer's test driver (test/informer/ runs it against test/apiserver/).
 $(BUILD)/test/tools/informer-dump: $(BUILD)/test/tools/informer-dump.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/test/tools/canon-cmp: $(BUILD)/test/tools/canon-cmp.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -12,6 +12,10 @@ set -euo pipefail
 [ "$(id -u)" -eq 0 ] || { echo "verify-restore: needs root (network namespaces)" >&2; exit 1; }
 [ $# -gt 0 ] || { echo "usage: $0 FILE..." >&2; exit 2; }
 
+# The canonical comparison (rules/canon.c), built by the Makefile.
+CANON_CMP=${CANON_CMP:-build/release/test/tools/canon-cmp}
+make -s "$CANON_CMP" >/dev/null || { echo "verify-restore: cannot build $CANON_CMP" >&2; exit 1; }
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -41,19 +45,28 @@ for f in "$@"; do
 				$counters
 				$prefix-$backend-restore --test --noflush < '$doc'
 				$prefix-$backend-restore -w 5 -W 100000 --noflush --counters < '$doc'
-				$prefix-$backend-save" 2>&1); then
+				$prefix-$backend-save > '$tmp/saved'
+				cat '$tmp/saved'" 2>&1); then
 				echo "FAIL $f (IPv$fam, $backend): restore rejected it:" >&2
 				echo "$out" | tail -5 >&2
 				fail=$((fail + 1))
 				continue
 			fi
-			got=$(printf '%s\n' "$out" | grep -c '^-A ' || true)
+			got=$(grep -c '^-A ' "$tmp/saved" || true)
 			if [ "$got" != "$want" ]; then
 				echo "FAIL $f (IPv$fam, $backend): wrote $want rules, kernel has $got" >&2
 				fail=$((fail + 1))
 				continue
 			fi
-			echo "ok   $f (IPv$fam, $backend): $want rules"
+			# and that iptables-save gives back what we wrote, in the canonical
+			# form the reconciler compares with to adopt chains (rules/canon.h)
+			if ! cmp=$("$CANON_CMP" "$doc" "$tmp/saved"); then
+				echo "FAIL $f (IPv$fam, $backend): the kernel's rules differ from what was written once canonical:" >&2
+				echo "$cmp" | head -20 >&2
+				fail=$((fail + 1))
+				continue
+			fi
+			echo "ok   $f (IPv$fam, $backend): $want rules, canonical forms equal"
 		done
 	done
 done

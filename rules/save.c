@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules/canon.h"
+
 static struct rules_saved_table *add_table(struct rules_saved *s, const char *name, size_t len)
 {
 	struct rules_saved_table *t;
@@ -34,6 +36,9 @@ static struct rules_saved_chain *add_chain(struct rules_saved_table *t, const ch
 		if (!c)
 			return NULL;
 		t->chains = c;
+		/* the index points into the old array: linear lookups until rebuilt */
+		free(t->by_name);
+		t->by_name = NULL;
 	}
 	c = &t->chains[t->n_chains];
 	memset(c, 0, sizeof(*c));
@@ -41,6 +46,7 @@ static struct rules_saved_chain *add_chain(struct rules_saved_table *t, const ch
 	if (!c->name)
 		return NULL;
 	c->builtin = builtin;
+	c->canon_hash = RULES_CANON_HASH_INIT;
 	t->n_chains++;
 	return c;
 }
@@ -73,6 +79,32 @@ static int add_rule(struct rules_saved_chain *c, const char *line, size_t len)
 	if (!c->rules[c->n_rules])
 		return -ENOMEM;
 	c->n_rules++;
+	return 0;
+}
+
+static int cmp_chain_ptr(const void *a, const void *b)
+{
+	return strcmp((*(struct rules_saved_chain *const *)a)->name,
+		      (*(struct rules_saved_chain *const *)b)->name);
+}
+
+/* The by-name index of every table (rebuilt: parsing may have appended). */
+static int index_tables(struct rules_saved *s)
+{
+	size_t i, j;
+
+	for (i = 0; i < s->n_tables; i++) {
+		struct rules_saved_table *t = &s->tables[i];
+		struct rules_saved_chain **idx;
+
+		idx = realloc(t->by_name, (t->n_chains ? t->n_chains : 1) * sizeof(*idx));
+		if (!idx)
+			return -ENOMEM;
+		t->by_name = idx;
+		for (j = 0; j < t->n_chains; j++)
+			idx[j] = &t->chains[j];
+		qsort(idx, t->n_chains, sizeof(*idx), cmp_chain_ptr);
+	}
 	return 0;
 }
 
@@ -118,6 +150,11 @@ int rules_save_parse(const char *text, size_t len, rules_save_keep_fn keep, void
 			if (!rc)
 				goto out_proto;
 			c = rc;
+			if (n > 4 + name_len)
+				rc->canon_hash = rules_canon_hash(rc->canon_hash, p + 4 + name_len,
+								  n - 4 - name_len);
+			else
+				rc->canon_hash = rules_canon_hash(rc->canon_hash, "", 0);
 			if (!keep || keep(arg, t->name, rc->name)) {
 				if (add_rule(rc, p, n))
 					return -ENOMEM;
@@ -131,7 +168,7 @@ int rules_save_parse(const char *text, size_t len, rules_save_keep_fn keep, void
 			goto out_proto;
 		}
 	}
-	return 0;
+	return index_tables(out);
 
 out_proto:
 	if (line_out)
@@ -154,6 +191,7 @@ void rules_saved_cleanup(struct rules_saved *s)
 			free(t->chains[j].name);
 		}
 		free(t->chains);
+		free(t->by_name);
 		free(t->name);
 	}
 	free(s->tables);
@@ -175,10 +213,18 @@ const struct rules_saved_chain *rules_saved_chain(const struct rules_saved *s, c
 						  const char *chain)
 {
 	const struct rules_saved_table *t = rules_saved_table(s, table);
+	struct rules_saved_chain key, *kp = &key, **hit;
 	size_t i;
 
-	for (i = 0; t && i < t->n_chains; i++)
-		if (strcmp(t->chains[i].name, chain) == 0)
-			return &t->chains[i];
-	return NULL;
+	if (!t)
+		return NULL;
+	if (!t->by_name) {
+		for (i = 0; i < t->n_chains; i++)
+			if (strcmp(t->chains[i].name, chain) == 0)
+				return &t->chains[i];
+		return NULL;
+	}
+	key.name = (char *)chain;
+	hit = bsearch(&kp, t->by_name, t->n_chains, sizeof(*t->by_name), cmp_chain_ptr);
+	return hit ? *hit : NULL;
 }

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rules/compiler.h"
 
@@ -20,12 +21,16 @@ struct rules_saved_chain {
 	bool builtin;	/* has a policy (PREROUTING, INPUT, ...) */
 	char **rules;	/* "-A NAME ..." lines without the newline; NULL when not kept */
 	size_t n_rules; /* counted even when the text is not kept */
+	/* rules_canon_hash() over every rule's spec in order, kept or not: what
+	 * the reconciler compares its desired chains with (rules/canon.h) */
+	uint64_t canon_hash;
 };
 
 struct rules_saved_table {
 	char *name;
 	struct rules_saved_chain *chains; /* in file order */
 	size_t n_chains;
+	struct rules_saved_chain **by_name; /* sorted by name, for lookups */
 };
 
 struct rules_saved {
@@ -47,7 +52,7 @@ int rules_save_parse(const char *text, size_t len, rules_save_keep_fn keep, void
 
 void rules_saved_cleanup(struct rules_saved *s);
 
-/* Lookups; NULL when absent. Borrowed from @s. */
+/* Lookups (by name: O(log n)); NULL when absent. Borrowed from @s. */
 const struct rules_saved_table *rules_saved_table(const struct rules_saved *s, const char *table);
 const struct rules_saved_chain *rules_saved_chain(const struct rules_saved *s, const char *table,
 						  const char *chain);
