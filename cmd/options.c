@@ -214,6 +214,20 @@ static int set_backend(struct cmd_options *o, const char *v, char *err, size_t e
 	return proxy_config_set_str(&o->cfg.iptables_backend, v);
 }
 
+static int set_service_dispatch(struct cmd_options *o, const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "linear") == 0)
+		o->cfg.service_dispatch = RULES_DISPATCH_LINEAR;
+	else if (strcmp(v, "tree") == 0)
+		o->cfg.service_dispatch = RULES_DISPATCH_TREE;
+	else if (strcmp(v, "auto") == 0)
+		o->cfg.service_dispatch = RULES_DISPATCH_AUTO;
+	else
+		return errf(err, errlen,
+			    "invalid service-dispatch %s: must be linear, tree or auto", v);
+	return 0;
+}
+
 static int set_feature_gates(struct cmd_options *o, const char *v, char *err, size_t errlen)
 {
 	struct proxy_strlist items = { 0 };
@@ -460,6 +474,16 @@ static const struct flag flags[] = {
 	{ "iptables-backend", 0, T_FUNC, S_ALWAYS, G_EXT, "auto",
 	  "iptables backend: auto (as upstream's iptables-wrapper decides), nft or legacy.", 0,
 	  set_backend, false },
+	{ "service-dispatch", 0, T_FUNC, S_ALWAYS, G_EXT, "auto",
+	  "How KUBE-SERVICES reaches the service IP rules: linear (upstream's layout, one rule "
+	  "per service port and IP), tree (KUBE-CIP chains split by address prefix: a new "
+	  "connection walks about 2*sqrt(N) rules instead of N), or auto (linear up to 500 "
+	  "service ports of a family, tree above).",
+	  0, set_service_dispatch, false },
+	{ "service-cluster-ip-range", 0, T_CSV, S_ALWAYS, G_EXT, NULL,
+	  "The service CIDR(s), one per family, as kube-apiserver's flag of that name: the roots "
+	  "of the tree layout. Default: the prefix common to the ClusterIPs seen.",
+	  CFG(service_cidrs), NULL, false },
 	{ "man", 0, T_BOOL, S_ALWAYS, G_EXT, "false", "Print the man page (roff), then exit.",
 	  OPT(show_man), NULL, false },
 

@@ -98,6 +98,7 @@ int proxy_config_init(struct proxy_config *c)
 	c->conntrack_tcp_close_wait_ms = 3600LL * 1000;
 	c->gate_prefer_same_node = true;
 	c->oom_score_adj = -999;
+	c->service_dispatch = RULES_DISPATCH_AUTO;
 	if (proxy_config_set_str(&c->bind_address, "0.0.0.0") ||
 	    proxy_config_set_str(&c->healthz_bind_address, "0.0.0.0:10256") ||
 	    proxy_config_set_str(&c->metrics_bind_address, "127.0.0.1:10249") ||
@@ -123,6 +124,7 @@ void proxy_config_cleanup(struct proxy_config *c)
 	free(c->pod_interface_name_prefix);
 	proxy_strlist_clear(&c->cluster_cidrs);
 	proxy_strlist_clear(&c->nodeport_addresses);
+	proxy_strlist_clear(&c->service_cidrs);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -168,6 +170,19 @@ int proxy_config_validate(const struct proxy_config *c, char *err, size_t errlen
 			return fail(err, errlen,
 				    "clusterCIDR %s: at most one CIDR per IP family is allowed",
 				    c->cluster_cidrs.v[i]);
+		fams |= 1 << (p.addr.family == INFORMER_IPV6);
+	}
+	fams = 0;
+	for (i = 0; i < c->service_cidrs.n; i++) {
+		if (informer_prefix_parse(c->service_cidrs.v[i], &p))
+			return fail(err, errlen, "service-cluster-ip-range %s: not a valid CIDR",
+				    c->service_cidrs.v[i]);
+		if (fams & (1 << (p.addr.family == INFORMER_IPV6)))
+			return fail(
+				err, errlen,
+				"service-cluster-ip-range %s: at most one CIDR per IP family is "
+				"allowed",
+				c->service_cidrs.v[i]);
 		fams |= 1 << (p.addr.family == INFORMER_IPV6);
 	}
 	for (i = 0; i < c->nodeport_addresses.n; i++) {
@@ -391,6 +406,9 @@ int proxy_family_setup(struct proxy_family_setup *fs, const struct proxy_config 
 	fs->opts.random_fully = random_fully;
 	fs->opts.nfacct = nfacct;
 	fs->opts.tcp_be_liberal = tcp_be_liberal;
+	fs->opts.dispatch = c->service_dispatch;
+	fs->opts.service_cidrs = (const char *const *)c->service_cidrs.v;
+	fs->opts.n_service_cidrs = c->service_cidrs.n;
 
 	proxy_node_primary_ip(node, c->bind_address, family, ip, sizeof(ip));
 	ret = proxy_config_set_str(&fs->node_ip, ip);

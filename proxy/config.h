@@ -68,6 +68,9 @@ struct proxy_config {
 	enum proxy_tristate random_fully;
 	enum proxy_tristate nfacct;
 	char *iptables_backend; /* "auto", "nft" or "legacy" */
+	/* --service-dispatch and --service-cluster-ip-range (rules/dispatch.h) */
+	enum rules_dispatch_mode service_dispatch;
+	struct proxy_strlist service_cidrs;
 
 	/* local traffic detection */
 	enum proxy_local_mode detect_local_mode;

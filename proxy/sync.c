@@ -632,11 +632,11 @@ static void after_success(struct proxy_sync *s)
 	}
 	PLOG_I(2, "SyncProxyRules complete",
 	       "ipFamily=\"%s\" fullSync=%s elapsed=\"%.3fs\" servicePorts=%zu rendered=%zu "
-	       "chainsWritten=%zu chainsUnchanged=%zu chainsDeleted=%zu dispatchEdits=%zu "
-	       "filterRules=%zu natRules=%zu bytes=%zu",
+	       "chainsWritten=%zu chainsUnchanged=%zu chainsAdopted=%zu chainsDeleted=%zu "
+	       "dispatchEdits=%zu filterRules=%zu natRules=%zu bytes=%zu",
 	       fam_name(fi), r->full ? "true" : "false", secs, st->ports, st->ports_rendered,
-	       st->chains_written, st->chains_skipped, st->chains_deleted, st->dispatch_edits,
-	       st->rules_total[0], st->rules_total[1], st->bytes);
+	       st->chains_written, st->chains_skipped, st->chains_adopted, st->chains_deleted,
+	       st->dispatch_edits, st->rules_total[0], st->rules_total[1], st->bytes);
 }
 
 static void family_end(struct proxy_sync *s, bool ok)

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules/canon.h"
 #include "rules/chain.h"
+#include "rules/dispatch.h"
 #include "rules/internal.h"
 #include "rules/render.h"
 
@@ -39,6 +41,15 @@ struct rec_port {
 	bool no_local_external;
 };
 
+/* The dispatch tree as written (tree layout). */
+struct rec_tree {
+	bool on;
+	struct rec_chain *chains; /* sorted by name */
+	size_t n_chains;
+	uint64_t head_hash; /* of KUBE-SERVICES' jumps to the roots */
+	size_t rules;	    /* rules in the tree chains and the head */
+};
+
 struct rules_rec {
 	enum rules_family family;
 	bool valid;
@@ -47,6 +58,7 @@ struct rules_rec {
 	struct rec_port *ports; /* sorted like rules_state.ports */
 	size_t n_ports;
 	size_t fixed_rules[2]; /* filter, nat rules outside the ports */
+	struct rec_tree tree;
 };
 
 /* A port of the plan: either kept from the record or newly rendered. */
@@ -68,21 +80,11 @@ struct rules_plan {
 	struct plan_port *ports;
 	size_t n_ports;
 	size_t fixed_rules[2];
+	struct rec_tree tree;
 };
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-#define FNV_INIT 0xcbf29ce484222325ULL
+#define fnv1a	 rules_fnv1a
+#define FNV_INIT RULES_CANON_HASH_INIT
 
 static void rec_port_cleanup(struct rec_port *p)
 {
@@ -122,6 +124,7 @@ void rules_rec_free(struct rules_rec *r)
 	if (!r)
 		return;
 	rec_clear_ports(r);
+	free(r->tree.chains);
 	free(r);
 }
 
@@ -174,8 +177,12 @@ static uint64_t opts_hash(const struct rules_ctx *ctx)
 		     o->nodeport_match_all, o->random_fully, o->nfacct, o->tcp_be_liberal,
 		     o->large_cluster_threshold, o->dispatch);
 	h = fnv1a(FNV_INIT, buf, n > 0 ? (size_t)n : 0);
+	h = fnv1a(h, &o->dispatch_leaf_max, sizeof(o->dispatch_leaf_max));
 	for (i = 0; i < o->n_nodeport_ips; i++)
 		h = fnv1a(h, o->nodeport_ips[i], strlen(o->nodeport_ips[i]) + 1);
+	/* the tree's roots (the layout itself is recorded apart) */
+	for (i = 0; i < o->n_service_cidrs; i++)
+		h = fnv1a(h, o->service_cidrs[i], strlen(o->service_cidrs[i]) + 1);
 	return h;
 }
 
@@ -204,6 +211,11 @@ struct builder {
 	const char **wanted;
 	size_t n_wanted;
 	size_t cap_wanted;
+
+	/* tree layout: the tree, and its chains to write in the final txn */
+	struct rules_dispatch tree;
+	struct rules_buf tree_decls;
+	struct rules_buf tree_rules;
 	int err;
 };
 
@@ -211,6 +223,62 @@ static void set_err(struct builder *b, int err)
 {
 	if (!b->err)
 		b->err = err;
+}
+
+/* The canonical hash of @len bytes of "-A @chain spec\n" lines, and their count. */
+static uint64_t lines_hash(const char *chain, const char *text, size_t len, size_t *n)
+{
+	const char *line = text, *end = text + len, *nl;
+	size_t skip = 4 + strlen(chain);
+	uint64_t h = RULES_CANON_HASH_INIT;
+
+	*n = 0;
+	for (; line < end; line = nl + 1) {
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (!nl)
+			nl = end;
+		if ((size_t)(nl - line) > skip)
+			h = rules_canon_hash(h, line + skip, (size_t)(nl - line) - skip);
+		else
+			h = rules_canon_hash(h, "", 0);
+		(*n)++;
+	}
+	return h;
+}
+
+/*
+ * Full plans against a known kernel: whether @table/@chain already holds
+ * exactly @text (its complete "-A @chain ..." lines), rule for rule in
+ * canonical form. Such a chain is adopted as it is, not rewritten: a takeover
+ * from kube-proxy, a restart or a periodic full sync rewrites only what
+ * differs, and the counters of everything else keep counting.
+ */
+static bool adopt(struct builder *b, const char *table, const char *chain, const char *text,
+		  size_t len)
+{
+	const struct rules_saved_chain *c;
+	size_t n;
+
+	if (!b->full || !b->po->kernel)
+		return false;
+	c = rules_saved_chain(b->po->kernel, table, chain);
+	if (!c || c->builtin || lines_hash(chain, text, len, &n) != c->canon_hash ||
+	    n != c->n_rules)
+		return false;
+	b->plan->stats.chains_adopted++;
+	return true;
+}
+
+/* Declare @chain of @table and write @text as its rules, unless adopted.
+ * Returns whether it was written. */
+static bool write_chain(struct builder *b, const char *table, const char *chain, const char *text,
+			size_t len, struct rules_buf *decls, struct rules_buf *rules)
+{
+	if (adopt(b, table, chain, text, len))
+		return false;
+	rules__chain_line(decls, chain);
+	rules_buf_add(rules, text, len);
+	return true;
 }
 
 static void add_stale(struct builder *b, const char *name)
@@ -346,6 +414,10 @@ static void render_port(struct builder *b, const struct rules_svc_port *sp,
 			st->chains_skipped++;
 			continue;
 		}
+		if (adopt(b, "nat", c->name, po->own.data + c->off, c->len)) {
+			st->chains_skipped++;
+			continue;
+		}
 		rules__chain_line(&b->own_decls, c->name);
 		rules_buf_add(&b->own_rules, po->own.data + c->off, c->len);
 		st->chains_written++;
@@ -430,13 +502,20 @@ static void find_stale_full(struct builder *b, const struct rules_rec *r)
 	for (i = 0; t && i < t->n_chains; i++) {
 		const char *name = t->chains[i].name;
 
-		if (rules_chain_is_service(name) &&
+		if ((rules_chain_is_service(name) || rules_chain_is_dispatch(name)) &&
 		    (!b->n_wanted ||
 		     !bsearch(&name, b->wanted, b->n_wanted, sizeof(char *), cmp_str)))
 			add_stale(b, name);
 	}
 	if (t)
 		return; /* the kernel's list includes whatever the record has */
+	for (i = 0; i < r->tree.n_chains; i++) {
+		const char *name = r->tree.chains[i].name;
+
+		if (!b->n_wanted ||
+		    !bsearch(&name, b->wanted, b->n_wanted, sizeof(char *), cmp_str))
+			add_stale(b, name);
+	}
 	for (i = 0; i < r->n_ports; i++)
 		for (k = 0; k < r->ports[i].n_chains; k++) {
 			const char *name = r->ports[i].chains[k].name;
@@ -551,13 +630,16 @@ static void plan_slot(struct builder *b, const struct rules_rec *r, int s, const
 			goto out;
 		}
 	}
-	/* rewrite: the declaration flushes the chain (full plans declare every
-	 * top-level chain up front) */
-	if (!b->full)
-		rules__chain_line(decls, chain);
+	/* rewrite: the declaration flushes the chain; a full plan leaves a chain
+	 * that is already right alone */
+	rules_buf_reset(&dels);
 	for (i = 0; i < p->n_ports; i++)
-		rules_buf_add(rules, plan_rec(p, i)->slot[s], plan_rec(p, i)->slot_len[s]);
-	rules_buf_add(rules, trailer, trailer_len);
+		rules_buf_add(&dels, plan_rec(p, i)->slot[s], plan_rec(p, i)->slot_len[s]);
+	rules_buf_add(&dels, trailer, trailer_len);
+	if (!dels.err && adopt(b, rules_slot_table(s), chain, dels.data, dels.len))
+		goto out;
+	rules__chain_line(decls, chain);
+	rules_buf_add(rules, dels.data, dels.len);
 	b->plan->stats.rules_written[tbl] += total;
 	b->plan->stats.dispatch_rewrites++;
 out:
@@ -565,6 +647,137 @@ out:
 		set_err(b, dels.err ? dels.err : ins.err);
 	rules_buf_cleanup(&dels);
 	rules_buf_cleanup(&ins);
+}
+
+/* ---- the dispatch tree (tree layout) ------------------------------------------ */
+
+/* Tree chains of at most this many rules go in one transaction (split plans). */
+#define TREE_TXN_RULES 4000
+
+static const struct rec_chain *find_tchain(const struct rec_tree *t, const char *name)
+{
+	struct rec_chain key;
+
+	if (!t->n_chains)
+		return NULL;
+	snprintf(key.name, sizeof(key.name), "%s", name);
+	return bsearch(&key, t->chains, t->n_chains, sizeof(key), cmp_chain);
+}
+
+/* Close the current block of tree chains as a nat transaction of its own. */
+static void flush_tree_block(struct builder *b)
+{
+	struct rules_buf txn;
+
+	if (!b->tree_decls.len)
+		return;
+	rules_buf_init(&txn, 0);
+	rules_buf_adds(&txn, "*nat\n");
+	rules_buf_add(&txn, b->tree_decls.data, b->tree_decls.len);
+	rules_buf_add(&txn, b->tree_rules.data, b->tree_rules.len);
+	rules_buf_adds(&txn, "COMMIT\n");
+	add_txn(b, &txn);
+	rules_buf_cleanup(&txn);
+	rules_buf_reset(&b->tree_decls);
+	rules_buf_reset(&b->tree_rules);
+}
+
+/*
+ * Build the tree from every port's KUBE-SERVICES rules and queue the chains
+ * that changed, children before parents: in split plans in transactions of
+ * their own after the ports' chains (each only jumps to chains that exist by
+ * then), otherwise in the final transaction. Chains no longer in the tree are
+ * stale (deleted in the final transaction, after KUBE-SERVICES and their
+ * parents stopped jumping to them).
+ */
+static void plan_tree(struct builder *b, const struct rules_rec *r)
+{
+	struct rules_plan *p = b->plan;
+	struct rules_plan_stats *st = &p->stats;
+	struct rules_buf lines;
+	size_t i, block = 0;
+	int err;
+
+	rules_buf_init(&lines, 0);
+	for (i = 0; i < p->n_ports; i++)
+		rules_buf_add(&lines, plan_rec(p, i)->slot[RULES_SLOT_NAT_SERVICES],
+			      plan_rec(p, i)->slot_len[RULES_SLOT_NAT_SERVICES]);
+	err = lines.err ? lines.err
+			: rules__dispatch_lines(&b->ctx, lines.data, lines.len, &b->tree);
+	rules_buf_cleanup(&lines);
+	if (err) {
+		set_err(b, err);
+		return;
+	}
+	p->tree.chains = calloc(b->tree.n_chains ? b->tree.n_chains : 1, sizeof(*p->tree.chains));
+	if (!p->tree.chains) {
+		set_err(b, -ENOMEM);
+		return;
+	}
+	p->tree.n_chains = b->tree.n_chains;
+	p->tree.head_hash = fnv1a(FNV_INIT, b->tree.head.data, b->tree.head.len);
+	p->tree.rules = b->tree.n_head;
+	st->dispatch_chains = b->tree.n_chains;
+	st->dispatch_max_walk = b->tree.max_walk;
+	for (i = 0; i < b->tree.n_chains; i++) {
+		const struct rules_dispatch_chain *c = &b->tree.chains[i];
+		const char *text = b->tree.text.data + c->off;
+		uint64_t h = fnv1a(FNV_INIT, text, c->len);
+		const struct rec_chain *oc = b->full ? NULL : find_tchain(&r->tree, c->name);
+
+		memcpy(p->tree.chains[i].name, c->name, sizeof(c->name));
+		p->tree.chains[i].hash = h;
+		p->tree.rules += c->n_rules;
+		if (b->full)
+			add_wanted(b, p->tree.chains[i].name);
+		if (oc && oc->hash == h) {
+			st->chains_skipped++;
+			continue;
+		}
+		if (!write_chain(b, "nat", c->name, text, c->len, &b->tree_decls, &b->tree_rules)) {
+			st->chains_skipped++;
+			continue;
+		}
+		st->chains_written++;
+		st->rules_written[1] += c->n_rules;
+		block += c->n_rules;
+		if (b->po->txn_max_ports && block >= TREE_TXN_RULES) {
+			flush_tree_block(b);
+			block = 0;
+		}
+	}
+	if (b->po->txn_max_ports)
+		flush_tree_block(b);
+	qsort(p->tree.chains, p->tree.n_chains, sizeof(*p->tree.chains), cmp_chain);
+	/* chains of the old tree that the new one does not have */
+	if (!b->full)
+		for (i = 0; i < r->tree.n_chains; i++)
+			if (!find_tchain(&p->tree, r->tree.chains[i].name))
+				add_stale(b, r->tree.chains[i].name);
+}
+
+/* KUBE-SERVICES in the tree layout: the root jumps, then the NodePort jump. */
+static void plan_tree_services(struct builder *b, const struct rules_rec *r, const char *trailer,
+			       size_t trailer_len, size_t n_trailer, struct rules_buf *decls,
+			       struct rules_buf *rules)
+{
+	struct rules_plan *p = b->plan;
+	struct rules_buf all;
+
+	p->stats.rules_total[1] += b->tree.n_head + n_trailer;
+	/* the ports' rules are in the tree: only the roots can change it */
+	if (!b->full && r->tree.on && r->tree.head_hash == p->tree.head_hash)
+		return;
+	rules_buf_init(&all, 0);
+	rules_buf_add(&all, b->tree.head.data, b->tree.head.len);
+	rules_buf_add(&all, trailer, trailer_len);
+	if (all.err) {
+		set_err(b, all.err);
+	} else if (write_chain(b, "nat", "KUBE-SERVICES", all.data, all.len, decls, rules)) {
+		p->stats.rules_written[1] += b->tree.n_head + n_trailer;
+		p->stats.dispatch_rewrites++;
+	}
+	rules_buf_cleanup(&all);
 }
 
 /* ---- jump rules in the built-in chains ------------------------------------- */
@@ -647,19 +860,107 @@ static void ensure_jumps(const struct rules_saved *kernel, const char *table,
 
 /* ---- the final transaction ------------------------------------------------ */
 
-static void canary(struct rules_buf *decls, struct rules_buf *rules)
+static void canary(struct builder *b, const char *table, struct rules_buf *decls,
+		   struct rules_buf *rules)
 {
-	rules__chain_line(decls, RULES_CANARY_CHAIN);
-	rules_buf_adds(rules, "-A " RULES_CANARY_CHAIN " " RULES_CANARY_RULE "\n");
+	static const char line[] = "-A " RULES_CANARY_CHAIN " " RULES_CANARY_RULE "\n";
+
+	(void)write_chain(b, table, RULES_CANARY_CHAIN, line, sizeof(line) - 1, decls, rules);
+}
+
+/* One top-level chain's part of the final transaction. */
+struct piece {
+	struct rules_buf decl;
+	struct rules_buf rules;
+};
+
+static void pieces_init(struct piece *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		rules_buf_init(&p[i].decl, 0);
+		rules_buf_init(&p[i].rules, 0);
+	}
+}
+
+/* Append the pieces' declarations (in @decl_order) or rules (in @rule_order). */
+static void pieces_out(struct builder *b, const struct piece *p, const int *order, size_t n,
+		       bool decls, struct rules_buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct rules_buf *x = decls ? &p[order[i]].decl : &p[order[i]].rules;
+
+		if (x->err)
+			set_err(b, x->err);
+		rules_buf_add(out, x->data, x->len);
+	}
+}
+
+static void pieces_cleanup(struct piece *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		rules_buf_cleanup(&p[i].decl);
+		rules_buf_cleanup(&p[i].rules);
+	}
+}
+
+/* Split @fixed (rules of several fixed chains, one run each) into pieces by
+ * chain name (@names[i] goes to @p[@idx[i]]), adopting what is right. */
+static void fixed_pieces(struct builder *b, const char *table, const struct rules_buf *fixed,
+			 const char *const *names, const int *idx, size_t n, struct piece *p,
+			 size_t *written)
+{
+	const char *line, *nl, *end = fixed->data + fixed->len, *run = NULL;
+	size_t i, k, lines = 0;
+
+	for (i = 0; i < n; i++) {
+		size_t cl = strlen(names[i]);
+
+		run = NULL;
+		lines = 0;
+		for (line = fixed->data; line && line < end; line = nl + 1) {
+			nl = memchr(line, '\n', (size_t)(end - line));
+			if (!nl)
+				nl = end;
+			k = (size_t)(nl - line);
+			if (k > 3 + cl && strncmp(line + 3, names[i], cl) == 0 &&
+			    line[3 + cl] == ' ') {
+				if (!run)
+					run = line;
+				lines++;
+			} else if (run) {
+				break;
+			}
+		}
+		if (line > end)
+			line = end;
+		if (run && write_chain(b, table, names[i], run, (size_t)(line - run),
+				       &p[idx[i]].decl, &p[idx[i]].rules))
+			*written += lines;
+	}
 }
 
 static void final_filter(struct builder *b, const struct rules_rec *r, struct rules_buf *out)
 {
+	enum { F_SVC, F_EXT, F_FWD, F_NP, F_PFW, F_FW, F_CANARY, F__N };
 	static const int fslots[] = { RULES_SLOT_FILTER_SERVICES, RULES_SLOT_FILTER_EXTERNAL,
 				      RULES_SLOT_FILTER_NODEPORTS, RULES_SLOT_FILTER_FIREWALL };
+	static const int fpiece[] = { F_SVC, F_EXT, F_NP, F_PFW };
+	/* upstream's order: declarations, then rules by chain */
+	static const int decl_order[] = { F_SVC, F_EXT, F_FWD, F_NP, F_PFW, F_FW, F_CANARY };
+	static const int rule_order[] = { F_CANARY, F_SVC, F_EXT, F_NP, F_PFW, F_FW, F_FWD };
+	static const char *const fixed_names[] = { "KUBE-FIREWALL", "KUBE-FORWARD" };
+	static const int fixed_idx[] = { F_FW, F_FWD };
+	struct piece p[F__N];
 	struct rules_buf decls, rules, fixed_decls, fixed;
-	size_t i, n_fixed;
+	size_t i, n_fixed, written = 0;
 
+	pieces_init(p, F__N);
 	rules_buf_init(&decls, 0);
 	rules_buf_init(&rules, 0);
 	rules_buf_init(&fixed_decls, 0);
@@ -670,23 +971,19 @@ static void final_filter(struct builder *b, const struct rules_rec *r, struct ru
 	if (b->full) {
 		const struct rules_saved *k = b->po->kernel;
 
-		rules__chain_line(&decls, "KUBE-SERVICES");
-		rules__chain_line(&decls, "KUBE-EXTERNAL-SERVICES");
-		rules__chain_line(&decls, "KUBE-FORWARD");
-		rules__chain_line(&decls, "KUBE-NODEPORTS");
-		rules__chain_line(&decls, "KUBE-PROXY-FIREWALL");
-		rules_buf_add(&decls, fixed_decls.data, fixed_decls.len);
-		/* the jumps need KUBE-FIREWALL; never flush kubelet's copy */
+		fixed_pieces(b, "filter", &fixed, fixed_names, fixed_idx, 2, p, &written);
+		b->plan->stats.rules_written[0] += written;
+		/* KUBE-FIREWALL without rules of ours: the jumps need it; never
+		 * flush kubelet's copy */
 		if (k && !fixed_decls.len && !rules_saved_chain(k, "filter", "KUBE-FIREWALL"))
-			rules__chain_line(&decls, "KUBE-FIREWALL");
+			rules__chain_line(&p[F_FW].decl, "KUBE-FIREWALL");
 		if (b->po->canary)
-			canary(&decls, &rules);
-		b->plan->stats.rules_written[0] += n_fixed;
+			canary(b, "filter", &p[F_CANARY].decl, &p[F_CANARY].rules);
 	}
 	for (i = 0; i < sizeof(fslots) / sizeof(fslots[0]); i++)
-		plan_slot(b, r, fslots[i], NULL, 0, 0, &decls, &rules);
-	if (b->full)
-		rules_buf_add(&rules, fixed.data, fixed.len);
+		plan_slot(b, r, fslots[i], NULL, 0, 0, &p[fpiece[i]].decl, &p[fpiece[i]].rules);
+	pieces_out(b, p, decl_order, F__N, true, &decls);
+	pieces_out(b, p, rule_order, F__N, false, &rules);
 	if (b->full && b->po->kernel)
 		ensure_jumps(b->po->kernel, "filter", &rules);
 	if (decls.len || rules.len) {
@@ -697,6 +994,7 @@ static void final_filter(struct builder *b, const struct rules_rec *r, struct ru
 	}
 	if (decls.err || rules.err || fixed.err || fixed_decls.err)
 		set_err(b, -ENOMEM);
+	pieces_cleanup(p, F__N);
 	rules_buf_cleanup(&decls);
 	rules_buf_cleanup(&rules);
 	rules_buf_cleanup(&fixed_decls);
@@ -708,9 +1006,16 @@ static void final_filter(struct builder *b, const struct rules_rec *r, struct ru
 static void final_nat(struct builder *b, const struct rules_rec *r, struct rules_buf *out,
 		      const struct rules_buf *own_decls, const struct rules_buf *own_rules)
 {
+	enum { N_SVC, N_NP, N_POST, N_MASQ, N_CANARY, N__N };
+	static const int decl_order[] = { N_SVC, N_NP, N_POST, N_MASQ, N_CANARY };
+	static const int rule_order[] = { N_CANARY, N_POST, N_MASQ, N_SVC, N_NP };
+	static const char *const fixed_names[] = { "KUBE-POSTROUTING", "KUBE-MARK-MASQ" };
+	static const int fixed_idx[] = { N_POST, N_MASQ };
+	struct piece p[N__N];
 	struct rules_buf decls, rules, trailer, fixed;
-	size_t i, n_trailer, n_fixed;
+	size_t i, n_trailer, n_fixed, written = 0;
 
+	pieces_init(p, N__N);
 	rules_buf_init(&decls, 0);
 	rules_buf_init(&rules, 0);
 	rules_buf_init(&trailer, 0);
@@ -720,22 +1025,26 @@ static void final_nat(struct builder *b, const struct rules_rec *r, struct rules
 	b->plan->fixed_rules[1] = n_fixed;
 	b->plan->stats.rules_total[1] += n_fixed;
 	if (b->full) {
-		rules__chain_line(&decls, "KUBE-SERVICES");
-		rules__chain_line(&decls, "KUBE-NODEPORTS");
-		rules__chain_line(&decls, "KUBE-POSTROUTING");
-		rules__chain_line(&decls, "KUBE-MARK-MASQ");
 		if (b->po->canary)
-			canary(&decls, &rules);
-		rules_buf_add(&rules, fixed.data, fixed.len);
-		b->plan->stats.rules_written[1] += n_fixed;
+			canary(b, "nat", &p[N_CANARY].decl, &p[N_CANARY].rules);
+		fixed_pieces(b, "nat", &fixed, fixed_names, fixed_idx, 2, p, &written);
+		b->plan->stats.rules_written[1] += written;
 	}
+	if (b->ctx.tree)
+		plan_tree_services(b, r, trailer.data, trailer.len, n_trailer, &p[N_SVC].decl,
+				   &p[N_SVC].rules);
+	else
+		plan_slot(b, r, RULES_SLOT_NAT_SERVICES, trailer.data, trailer.len, n_trailer,
+			  &p[N_SVC].decl, &p[N_SVC].rules);
+	plan_slot(b, r, RULES_SLOT_NAT_NODEPORTS, NULL, 0, 0, &p[N_NP].decl, &p[N_NP].rules);
+	pieces_out(b, p, decl_order, N__N, true, &decls);
+	pieces_out(b, p, rule_order, N__N, false, &rules);
 	if (own_decls)
 		rules_buf_add(&decls, own_decls->data, own_decls->len);
-	plan_slot(b, r, RULES_SLOT_NAT_SERVICES, trailer.data, trailer.len, n_trailer, &decls,
-		  &rules);
-	plan_slot(b, r, RULES_SLOT_NAT_NODEPORTS, NULL, 0, 0, &decls, &rules);
+	rules_buf_add(&decls, b->tree_decls.data, b->tree_decls.len);
 	if (own_rules)
 		rules_buf_add(&rules, own_rules->data, own_rules->len);
+	rules_buf_add(&rules, b->tree_rules.data, b->tree_rules.len);
 	/* after the rules that jumped to them are gone: flush, then delete */
 	for (i = 0; i < b->n_stale; i++) {
 		rules__chain_line(&decls, b->stale[i]);
@@ -752,6 +1061,7 @@ static void final_nat(struct builder *b, const struct rules_rec *r, struct rules
 	}
 	if (decls.err || rules.err || trailer.err || fixed.err)
 		set_err(b, -ENOMEM);
+	pieces_cleanup(p, N__N);
 	rules_buf_cleanup(&decls);
 	rules_buf_cleanup(&rules);
 	rules_buf_cleanup(&trailer);
@@ -776,6 +1086,8 @@ static void final_txn(struct builder *b, const struct rules_rec *r, bool with_ow
 	add_txn(b, &txn);
 	rules_buf_cleanup(&txn);
 
+	if (b->plan->tree.rules)
+		b->plan->stats.rules_total[1] += b->plan->tree.rules - b->tree.n_head;
 	for (i = 0; i < b->plan->n_ports; i++) {
 		const struct rec_port *p = plan_rec(b->plan, i);
 
@@ -804,8 +1116,12 @@ int rules_rec_plan(const struct rules_rec *r, const struct rules_state *st,
 	p->family = st->family;
 	p->opts_hash = opts_hash(&b.ctx);
 	p->large_cluster = b.ctx.large_cluster;
+	p->tree.on = b.ctx.tree;
+	/* a change of layout is a full plan: KUBE-SERVICES is rewritten whole in
+	 * the last transaction, after the chains of the new layout exist */
 	b.full = po->full || !r->valid || r->opts_hash != p->opts_hash ||
-		 r->large_cluster != p->large_cluster || r->family != st->family;
+		 r->large_cluster != p->large_cluster || r->family != st->family ||
+		 r->tree.on != p->tree.on;
 	p->stats.full = b.full;
 	p->stats.ports = st->n_ports;
 	rules_port_out_init(&b.po_out);
@@ -819,15 +1135,32 @@ int rules_rec_plan(const struct rules_rec *r, const struct rules_state *st,
 	if (b.full && po->txn_max_ports) {
 		struct rules_buf first;
 
+		struct rules_buf line;
+
 		rules_buf_init(&first, 0);
-		rules_buf_adds(&first, "*nat\n");
-		rules__chain_line(&first, "KUBE-MARK-MASQ");
-		rules_buf_printf(&first, "-A KUBE-MARK-MASQ -j MARK --or-mark %s\nCOMMIT\n",
-				 b.ctx.mark);
-		add_txn(&b, &first);
+		rules_buf_init(&line, 0);
+		rules_buf_printf(&line, "-A KUBE-MARK-MASQ -j MARK --or-mark %s\n", b.ctx.mark);
+		if (!line.err && !adopt(&b, "nat", "KUBE-MARK-MASQ", line.data, line.len)) {
+			rules_buf_adds(&first, "*nat\n");
+			rules__chain_line(&first, "KUBE-MARK-MASQ");
+			rules_buf_add(&first, line.data, line.len);
+			rules_buf_adds(&first, "COMMIT\n");
+			add_txn(&b, &first);
+		} else if (line.err) {
+			set_err(&b, line.err);
+		} else {
+			/* counted again when final_nat() adopts it */
+			p->stats.chains_adopted--;
+		}
+		rules_buf_cleanup(&line);
 		rules_buf_cleanup(&first);
 	}
+	rules_dispatch_init(&b.tree);
+	rules_buf_init(&b.tree_decls, 0);
+	rules_buf_init(&b.tree_rules, 0);
 	walk_ports(&b, r, st);
+	if (b.ctx.tree && !b.err)
+		plan_tree(&b, r);
 	if (b.full && !b.err)
 		find_stale_full(&b, r);
 	if (!b.err)
@@ -840,6 +1173,9 @@ int rules_rec_plan(const struct rules_rec *r, const struct rules_state *st,
 	free(b.wanted);
 	rules_buf_cleanup(&b.own_decls);
 	rules_buf_cleanup(&b.own_rules);
+	rules_buf_cleanup(&b.tree_decls);
+	rules_buf_cleanup(&b.tree_rules);
+	rules_dispatch_cleanup(&b.tree);
 	rules_port_out_cleanup(&b.po_out);
 	if (err) {
 		rules_plan_free(p);
@@ -890,6 +1226,9 @@ void rules_rec_commit(struct rules_rec *r, struct rules_plan *p)
 	r->large_cluster = p->large_cluster;
 	r->fixed_rules[0] = p->fixed_rules[0];
 	r->fixed_rules[1] = p->fixed_rules[1];
+	free(r->tree.chains);
+	r->tree = p->tree;
+	memset(&p->tree, 0, sizeof(p->tree));
 	r->valid = true;
 	p->n_ports = 0;
 }
@@ -907,6 +1246,7 @@ void rules_plan_free(struct rules_plan *p)
 		if (!p->ports[i].old)
 			rec_port_cleanup(&p->ports[i].own);
 	free(p->ports);
+	free(p->tree.chains);
 	free(p);
 }
 
@@ -924,7 +1264,7 @@ bool rules_chain_owned(const char *table, const char *chain)
 	size_t i, n = 0;
 
 	if (strcmp(table, "nat") == 0) {
-		if (rules_chain_is_service(chain))
+		if (rules_chain_is_service(chain) || rules_chain_is_dispatch(chain))
 			return true;
 		list = nat;
 		n = sizeof(nat) / sizeof(nat[0]);

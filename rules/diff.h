@@ -57,11 +57,14 @@ struct rules_plan_opts {
 
 struct rules_plan_stats {
 	bool full;
-	size_t ports;		  /* service ports in the desired state */
-	size_t ports_rendered;	  /* re-rendered because they changed */
-	size_t chains_written;	  /* own chains (re)written */
-	size_t chains_skipped;	  /* own chains unchanged, not rewritten */
-	size_t chains_deleted;	  /* stale chains flushed and deleted */
+	size_t ports;	       /* service ports in the desired state */
+	size_t ports_rendered; /* re-rendered because they changed */
+	size_t chains_written; /* own chains (re)written */
+	size_t chains_skipped; /* own chains unchanged, not rewritten */
+	size_t chains_deleted; /* stale chains flushed and deleted */
+	/* full plans: chains (own, dispatch, fixed) found in the kernel already
+	 * right and left alone; own ones are also counted in chains_skipped */
+	size_t chains_adopted;
 	size_t dispatch_edits;	  /* -D/-I lines in dispatch chains */
 	size_t dispatch_rewrites; /* dispatch chains rewritten whole */
 	size_t rules_written[2];  /* [0] filter, [1] nat: rules in the payload */
@@ -69,6 +72,9 @@ struct rules_plan_stats {
 	size_t bytes;		  /* payload size */
 	size_t no_local_internal;
 	size_t no_local_external;
+	/* the tree layout (0 chains: linear) */
+	size_t dispatch_chains;
+	unsigned int dispatch_max_walk;
 };
 
 /* One iptables-restore invocation's input. */

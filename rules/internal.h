@@ -21,6 +21,11 @@ size_t rules__fixed_nat(const struct rules_ctx *ctx, struct rules_buf *rules);
 /* The last KUBE-SERVICES rule(s), jumping to KUBE-NODEPORTS. Returns the number. */
 size_t rules__nodeports_jump(const struct rules_ctx *ctx, struct rules_buf *rules);
 
+/* Place @text's "-A KUBE-SERVICES ..." lines (@len bytes) in the dispatch
+ * tree @tree (tree layout). Returns 0, -EINVAL (a line without -d) or -ENOMEM. */
+int rules__dispatch_lines(const struct rules_ctx *ctx, const char *text, size_t len,
+			  struct rules_dispatch *tree);
+
 /* ":NAME - [0:0]\n" */
 void rules__chain_line(struct rules_buf *b, const char *chain);
 

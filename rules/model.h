@@ -107,10 +107,16 @@ enum rules_local_mode {
 	RULES_LOCAL_INTERFACE, /* BridgeInterface (-i br) or InterfaceNamePrefix (-i pfx+) */
 };
 
-/* How KUBE-SERVICES dispatches to the ClusterIP rules (issue: sub-linear dispatch). */
-enum rules_dispatch {
-	RULES_DISPATCH_LINEAR = 0, /* upstream's layout */
+/* How KUBE-SERVICES dispatches to the ClusterIP rules (rules/dispatch.h). */
+enum rules_dispatch_mode {
+	RULES_DISPATCH_LINEAR = 0, /* upstream's layout: one KUBE-SERVICES rule per port */
+	RULES_DISPATCH_TREE,	   /* the prefix tree of KUBE-CIP chains */
+	RULES_DISPATCH_AUTO,	   /* linear up to dispatch_auto_ports service ports, then tree */
 };
+
+/* --service-dispatch=auto switches to the tree above this many service ports
+ * of a family (see the README's "Service dispatch layout" for the measurement). */
+#define RULES_DISPATCH_AUTO_PORTS 500
 
 /* Node- and flag-derived settings of one render. */
 struct rules_opts {
@@ -135,7 +141,13 @@ struct rules_opts {
 	bool nfacct;			/* the nfacct counters exist: add the nfacct matches */
 	bool tcp_be_liberal;		/* nf_conntrack_tcp_be_liberal set: no INVALID drop */
 	size_t large_cluster_threshold; /* endpoints above which comments are cut (1000) */
-	enum rules_dispatch dispatch;
+	enum rules_dispatch_mode dispatch;
+	size_t dispatch_auto_ports;
+	size_t dispatch_leaf_max; /* 0: RULES_DISPATCH_LEAF_MAX (tests split smaller trees) */
+	/* --service-cluster-ip-range: the tree's roots (either family; the
+	 * other family's are ignored). None: derived from the ClusterIPs. */
+	const char *const *service_cidrs;
+	size_t n_service_cidrs;
 };
 
 /* Defaults of upstream kube-proxy (bit 14, threshold 1000, match-all NodePorts). */

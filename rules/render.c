@@ -40,6 +40,7 @@ void rules_opts_init(struct rules_opts *o)
 	o->nodeport_match_all = true;
 	o->large_cluster_threshold = 1000;
 	o->dispatch = RULES_DISPATCH_LINEAR;
+	o->dispatch_auto_ports = RULES_DISPATCH_AUTO_PORTS;
 }
 
 static const struct {
@@ -81,6 +82,9 @@ void rules_ctx_init(struct rules_ctx *ctx, const struct rules_state *st,
 	ctx->large_cluster = st->total_endpoints > opts->large_cluster_threshold;
 	/* Go's "%#08x" zero-pads the digits to 8 and then adds "0x". */
 	snprintf(ctx->mark, sizeof(ctx->mark), "0x%08x", 1u << (opts->masquerade_bit & 31));
+	ctx->tree =
+		opts->dispatch == RULES_DISPATCH_TREE ||
+		(opts->dispatch == RULES_DISPATCH_AUTO && st->n_ports > opts->dispatch_auto_ports);
 }
 
 /* ---- rules_port_out ---------------------------------------------------- */
@@ -664,6 +668,9 @@ struct doc {
 	struct rules_buf own_rules;
 	size_t n_own_chains;
 	size_t n_own_rules;
+	/* tree layout: KUBE-SERVICES' rules, placed in the tree at the end */
+	struct rules_buf cip_specs;
+	struct rules_dispatch tree;
 };
 
 static void doc_init(struct doc *d)
@@ -675,6 +682,8 @@ static void doc_init(struct doc *d)
 		rules_buf_init(&d->slot[i], 0);
 	rules_buf_init(&d->own_chains, 0);
 	rules_buf_init(&d->own_rules, 0);
+	rules_buf_init(&d->cip_specs, 0);
+	rules_dispatch_init(&d->tree);
 }
 
 static void doc_cleanup(struct doc *d)
@@ -685,6 +694,8 @@ static void doc_cleanup(struct doc *d)
 		rules_buf_cleanup(&d->slot[i]);
 	rules_buf_cleanup(&d->own_chains);
 	rules_buf_cleanup(&d->own_rules);
+	rules_buf_cleanup(&d->cip_specs);
+	rules_dispatch_cleanup(&d->tree);
 }
 
 static int doc_err(const struct doc *d)
@@ -694,16 +705,22 @@ static int doc_err(const struct doc *d)
 	for (i = 0; i < RULES_SLOT__COUNT; i++)
 		if (d->slot[i].err)
 			return d->slot[i].err;
+	if (d->cip_specs.err)
+		return d->cip_specs.err;
 	return d->own_chains.err ? d->own_chains.err : d->own_rules.err;
 }
 
-static void doc_add_port(struct doc *d, const struct rules_port_out *po)
+static void doc_add_port(struct doc *d, const struct rules_port_out *po, bool tree)
 {
 	size_t i;
 	int s;
 
 	for (s = 0; s < RULES_SLOT__COUNT; s++) {
-		rules_buf_add(&d->slot[s], po->slot[s].data, po->slot[s].len);
+		/* tree layout: KUBE-SERVICES' rules wait for the tree */
+		struct rules_buf *to =
+			tree && s == RULES_SLOT_NAT_SERVICES ? &d->cip_specs : &d->slot[s];
+
+		rules_buf_add(to, po->slot[s].data, po->slot[s].len);
 		d->n_slot[s] += po->n_slot[s];
 	}
 	for (i = 0; i < po->n_chains; i++) {
@@ -714,6 +731,44 @@ static void doc_add_port(struct doc *d, const struct rules_port_out *po)
 	}
 	d->n_own_chains += po->n_chains;
 	rules_buf_add(&d->own_rules, po->own.data, po->own.len);
+}
+
+int rules__dispatch_lines(const struct rules_ctx *ctx, const char *text, size_t len,
+			  struct rules_dispatch *tree)
+{
+	const char *line = text, *end = text + len, *nl;
+	struct rules_dispatch_entry *e;
+	size_t n = 0, cap = 0;
+	int err = 0;
+
+	e = NULL;
+	for (; line && line < end; line = nl + 1) {
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (!nl)
+			nl = end;
+		if (n == cap) {
+			void *q;
+
+			cap = cap ? cap * 2 : 256;
+			q = realloc(e, cap * sizeof(*e));
+			if (!q) {
+				free(e);
+				return -ENOMEM;
+			}
+			e = q;
+		}
+		/* every KUBE-SERVICES rule of a port matches one -d address */
+		err = rules_dispatch_entry_parse(line, (size_t)(nl - line), ctx->family, n, &e[n]);
+		if (err)
+			break;
+		n++;
+	}
+	if (!err)
+		err = rules_dispatch_build(e, n, ctx->family, ctx->opts->service_cidrs,
+					   ctx->opts->n_service_cidrs, ctx->opts->dispatch_leaf_max,
+					   tree);
+	free(e);
+	return err;
 }
 
 void rules__chain_line(struct rules_buf *b, const char *chain)
@@ -860,14 +915,21 @@ static void write_nat(const struct rules_ctx *ctx, const struct rules_state *st,
 	rules__chain_line(out, "KUBE-POSTROUTING");
 	rules__chain_line(out, "KUBE-MARK-MASQ");
 	rules_buf_add(out, d->own_chains.data, d->own_chains.len);
+	for (i = 0; i < d->tree.n_chains; i++)
+		rules__chain_line(out, d->tree.chains[i].name);
 	for (i = 0; i < st->n_stale_chains; i++)
 		rules__chain_line(out, st->stale_chains[i]);
 
 	n_rules = rules__fixed_nat(ctx, out);
+	rules_buf_add(out, d->tree.head.data, d->tree.head.len);
 	add_slot(out, d, RULES_SLOT_NAT_SERVICES);
 	n_rules += rules__nodeports_jump(ctx, out);
 	add_slot(out, d, RULES_SLOT_NAT_NODEPORTS);
 	rules_buf_add(out, d->own_rules.data, d->own_rules.len);
+	rules_buf_add(out, d->tree.text.data, d->tree.text.len);
+	for (i = 0; i < d->tree.n_chains; i++)
+		n_rules += d->tree.chains[i].n_rules;
+	n_rules += d->tree.n_head;
 	for (i = 0; i < st->n_stale_chains; i++) {
 		rules_buf_adds(out, "-X ");
 		rules_buf_adds(out, st->stale_chains[i]);
@@ -876,7 +938,7 @@ static void write_nat(const struct rules_ctx *ctx, const struct rules_state *st,
 	rules_buf_adds(out, "COMMIT\n");
 
 	if (stats) {
-		stats->nat_chains = 4 + d->n_own_chains + st->n_stale_chains;
+		stats->nat_chains = 4 + d->n_own_chains + d->tree.n_chains + st->n_stale_chains;
 		stats->nat_rules = n_rules + d->n_slot[RULES_SLOT_NAT_SERVICES] +
 				   d->n_slot[RULES_SLOT_NAT_NODEPORTS] + d->n_own_rules;
 	}
@@ -902,7 +964,7 @@ int rules_render(const struct rules_state *st, const struct rules_opts *opts, st
 		err = rules_render_port(&ctx, st->ports[i], &po);
 		if (err)
 			goto out;
-		doc_add_port(&d, &po);
+		doc_add_port(&d, &po, ctx.tree);
 		if (stats) {
 			stats->no_local_internal += po.no_local_internal;
 			stats->no_local_external += po.no_local_external;
@@ -911,6 +973,17 @@ int rules_render(const struct rules_state *st, const struct rules_opts *opts, st
 	err = doc_err(&d);
 	if (err)
 		goto out;
+	if (ctx.tree) {
+		d.n_slot[RULES_SLOT_NAT_SERVICES] = 0;
+		err = rules__dispatch_lines(&ctx, d.cip_specs.data, d.cip_specs.len, &d.tree);
+		if (err)
+			goto out;
+		if (stats) {
+			stats->tree = true;
+			stats->dispatch_chains = d.tree.n_chains;
+			stats->max_walk = d.tree.max_walk;
+		}
+	}
 
 	write_filter(&ctx, &d, out, stats);
 	write_nat(&ctx, st, &d, out, stats);

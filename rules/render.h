@@ -23,6 +23,7 @@
 
 #include "rules/buf.h"
 #include "rules/compiler.h"
+#include "rules/dispatch.h"
 #include "rules/model.h"
 
 /* The shared chains a service port adds rules to. */
@@ -74,6 +75,9 @@ struct rules_ctx {
 	enum rules_family family;
 	bool large_cluster; /* total endpoints above the threshold: no per-endpoint comments */
 	char mark[16];	    /* "0x00004000": Go's %#08x of 1 << bit */
+	/* the dispatch tree layout (rules/dispatch.h): the rules of the
+	 * RULES_SLOT_NAT_SERVICES slot go to KUBE-CIP chains, not KUBE-SERVICES */
+	bool tree;
 };
 
 void rules_ctx_init(struct rules_ctx *ctx, const struct rules_state *st,
@@ -88,6 +92,9 @@ int rules_render_port(const struct rules_ctx *ctx, const struct rules_svc_port *
 
 /* Counts of one full render, for logs and metrics. */
 struct rules_stats {
+	bool tree;		/* the dispatch tree layout was used */
+	size_t dispatch_chains; /* its KUBE-CIP chains */
+	unsigned int max_walk;	/* the most KUBE-SERVICES + tree rules a packet walks */
 	size_t filter_chains;
 	size_t filter_rules;
 	size_t nat_chains;

@@ -180,8 +180,12 @@ static int sim_apply(struct sim *s, const char *text)
 			if (check_target(t, spec))
 				return -ENOENT;
 			if (buf[1] == 'I') {
-				pos = strtoul(spec, (char **)&spec, 10);
-				spec++;
+				if (*spec >= '0' && *spec <= '9') {
+					pos = strtoul(spec, (char **)&spec, 10);
+					spec++;
+				} else {
+					pos = 1; /* no position: at the top */
+				}
 				if (pos < 1 || pos > c->n + 1)
 					return -EINVAL; /* "Index of insertion too big" */
 				sim_insert(c, pos - 1, spec, strlen(spec));
@@ -453,17 +457,24 @@ static void full_plan_in_one_txn_equals_render(void **state)
 	m->svcs[3].affinity = true;
 	m->svcs[5].lb = true;
 	build(m);
-	assert_int_equal(rules_rec_new(RULES_IPV4, &r), 0);
-	assert_int_equal(rules_rec_plan(r, &m->st, &o, &po, &p), 0);
-	t = rules_plan_txns(p, &n);
-	assert_int_equal(n, 1);
-	rules_buf_init(&b, 0);
-	assert_int_equal(rules_render(&m->st, &o, &b, NULL), 0);
-	assert_string_equal(t[0].text, b.data);
-	assert_true(rules_plan_stats(p)->full);
-	rules_buf_cleanup(&b);
-	rules_plan_free(p);
-	rules_rec_free(r);
+	/* both layouts: what the daemon writes is what --dump-rules shows */
+	for (i = 0; i < 2; i++) {
+		o.dispatch = i ? RULES_DISPATCH_TREE : RULES_DISPATCH_LINEAR;
+		o.dispatch_leaf_max = 2;
+		assert_int_equal(rules_rec_new(RULES_IPV4, &r), 0);
+		assert_int_equal(rules_rec_plan(r, &m->st, &o, &po, &p), 0);
+		t = rules_plan_txns(p, &n);
+		assert_int_equal(n, 1);
+		rules_buf_init(&b, 0);
+		assert_int_equal(rules_render(&m->st, &o, &b, NULL), 0);
+		assert_string_equal(t[0].text, b.data);
+		assert_true(rules_plan_stats(p)->full);
+		assert_true(i ? strstr(b.data, ":KUBE-CIP-") != NULL
+			      : strstr(b.data, "KUBE-CIP-") == NULL);
+		rules_buf_cleanup(&b);
+		rules_plan_free(p);
+		rules_rec_free(r);
+	}
 	free(m);
 }
 
@@ -675,6 +686,167 @@ static void full_plan_uses_kernel_state(void **state)
 	free(m);
 }
 
+/* Forget the built-in chains (and the jumps in them) of the simulator. */
+static void sim_drop_builtins(struct sim *s)
+{
+	static const char *const builtin[] = { "PREROUTING", "INPUT", "FORWARD", "OUTPUT",
+					       "POSTROUTING" };
+	size_t i, j, k;
+
+	for (i = 0; i < s->n; i++) {
+		struct sim_table *t = &s->tables[i];
+
+		for (j = 0; j < t->n;) {
+			for (k = 0; k < 5; k++)
+				if (strcmp(t->chains[j].name, builtin[k]) == 0)
+					break;
+			if (k == 5) {
+				j++;
+				continue;
+			}
+			sim_free_chain(&t->chains[j]);
+			t->chains[j] = t->chains[--t->n];
+		}
+	}
+}
+
+/* Replace the first @from in @s (heap) by @to; returns the new string. */
+static char *replace1(char *s, const char *from, const char *to)
+{
+	char *at = strstr(s, from), *out;
+	size_t a, fl = strlen(from), tl = strlen(to);
+
+	assert_non_null(at);
+	a = (size_t)(at - s);
+	out = malloc(strlen(s) - fl + tl + 1);
+	memcpy(out, s, a);
+	memcpy(out + a, to, tl);
+	strcpy(out + a + tl, at + fl);
+	free(s);
+	return out;
+}
+
+/*
+ * A takeover: the kernel already holds what upstream (and we) would write,
+ * spelt as iptables-save spells it, except for two chains that drifted. The
+ * full plan writes those two and adopts everything else untouched (so their
+ * counters keep counting), and the result equals a full render.
+ */
+static void full_plan_adopts_chains_already_right(void **state)
+{
+	struct model *m = calloc(1, sizeof(*m));
+	struct rules_plan_opts po = { .full = true, .txn_max_ports = 0 };
+	struct rules_saved saved = { 0 };
+	struct sim s = { .n = 0 };
+	struct rules_rec *r;
+	struct rules_plan *p;
+	struct rules_opts o;
+	struct rules_buf b;
+	const struct rules_txn *t;
+	char *doc, *kern, *svc_drift, *sep_drift, name[64];
+	size_t n, total = 0;
+	int i;
+
+	(void)state;
+	rules_opts_init(&o);
+	o.local_mode = RULES_LOCAL_CIDR;
+	o.local_match = "10.0.0.0/8";
+	for (i = 0; i < 6; i++)
+		add_svc(m, i, 3);
+	m->svcs[2].node_port = 30002;
+	m->svcs[3].affinity = true;
+	m->svcs[5].lb = true;
+	build(m);
+	rules_buf_init(&b, 0);
+	assert_int_equal(rules_render(&m->st, &o, &b, NULL), 0);
+	doc = rules_buf_take(&b, NULL);
+	for (i = 0; doc[i]; i++)
+		total += doc[i] == ':' && (i == 0 || doc[i - 1] == '\n');
+
+	/* drift: svc1's SVC chain lost its last rule, svc4's first SEP chain
+	 * points at another port */
+	kern = strdup(doc);
+	snprintf(name, sizeof(name), "-A KUBE-SVC-%s", m->pp[1]->hash);
+	svc_drift = strdup(m->pp[1]->hash);
+	{
+		char *last = NULL, *at = kern;
+
+		while ((at = strstr(at, name)) != NULL)
+			last = at++;
+		assert_non_null(last);
+		memmove(last, strchr(last, '\n') + 1, strlen(strchr(last, '\n') + 1) + 1);
+	}
+	sep_drift = strdup(m->pp[4]->cluster_eps[0]->chain);
+	snprintf(name, sizeof(name), "--to-destination %s", m->pp[4]->cluster_eps[0]->str);
+	kern = replace1(kern, name, "--to-destination 10.9.9.9:1");
+	/* the built-in chains the jump rules go to */
+	kern = replace1(kern, "*nat\n",
+			"*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+			":POSTROUTING ACCEPT [0:0]\n");
+	kern = replace1(kern, "*filter\n",
+			"*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
+			":OUTPUT ACCEPT [0:0]\n");
+	/* the kernel's spelling of the rest */
+	assert_int_equal(sim_apply(&s, kern), 0);
+	kern = replace1(kern, "-j MARK --or-mark 0x00004000", "-j MARK --set-xmark 0x4000/0x4000");
+	kern = replace1(kern, "-j MARK --xor-mark 0x00004000", "-j MARK --set-xmark 0x4000/0x0");
+	kern = replace1(kern, "--probability 0.3333333333", "--probability 0.33333333349");
+	assert_int_equal(rules_save_parse(kern, strlen(kern), NULL, NULL, &saved, NULL), 0);
+
+	po.kernel = &saved;
+	assert_int_equal(rules_rec_new(RULES_IPV4, &r), 0);
+	assert_int_equal(rules_rec_plan(r, &m->st, &o, &po, &p), 0);
+	t = rules_plan_txns(p, &n);
+	assert_int_equal(n, 1);
+	/* exactly the two drifted chains are declared (flushed and refilled) */
+	snprintf(name, sizeof(name), ":KUBE-SVC-%s - [0:0]\n", svc_drift);
+	assert_non_null(strstr(t[0].text, name));
+	snprintf(name, sizeof(name), ":%s - [0:0]\n", sep_drift);
+	assert_non_null(strstr(t[0].text, name));
+	for (i = 0, n = 0; t[0].text[i]; i++)
+		n += t[0].text[i] == ':' && (i == 0 || t[0].text[i - 1] == '\n');
+	if (n != 2)
+		fail_msg("want 2 chains written, got %zu:\n%s", n, t[0].text);
+	assert_int_equal(rules_plan_stats(p)->chains_adopted, total - 2);
+	assert_int_equal(rules_plan_stats(p)->chains_written, 2);
+	assert_int_equal(apply_plan(&s, p), 0);
+	sim_drop_builtins(&s);
+	assert_kernel(&s, m, &o);
+
+	/* a kernel without any of it: everything is written */
+	rules_plan_free(p);
+	rules_saved_cleanup(&saved);
+	assert_int_equal(
+		rules_save_parse("*nat\nCOMMIT\n*filter\nCOMMIT\n", 26, NULL, NULL, &saved, NULL),
+		0);
+	assert_int_equal(rules_rec_plan(r, &m->st, &o, &po, &p), 0);
+	assert_int_equal(rules_plan_stats(p)->chains_adopted, 0);
+	t = rules_plan_txns(p, &n);
+	{
+		const char *line, *nl;
+		char decl[64];
+
+		for (line = doc; *line; line = nl + 1) {
+			nl = strchr(line, '\n');
+			if (*line != ':')
+				continue;
+			snprintf(decl, sizeof(decl), "%.*s", (int)(nl - line + 1), line);
+			if (!strstr(t[0].text, decl))
+				fail_msg("not declared on an empty kernel: %s", decl);
+		}
+	}
+
+	rules_plan_free(p);
+	rules_rec_free(r);
+	rules_saved_cleanup(&saved);
+	sim_cleanup(&s);
+	free(svc_drift);
+	free(sep_drift);
+	free(kern);
+	free(doc);
+	free(m);
+}
+
 static void cleanup_removes_only_ours(void **state)
 {
 	struct rules_saved saved = { 0 };
@@ -719,19 +891,26 @@ static uint32_t rnd(uint32_t *s)
 	return *s;
 }
 
-static void random_changes_keep_kernel_equal_to_full_render(void **state)
+/*
+ * @layout: 0 linear, 1 tree (leaves of 4 rules, so that leaves split and
+ * merge all the time), 2 switching between the two every 23 steps.
+ */
+static void random_walk(int layout)
 {
 	struct model *m = calloc(1, sizeof(*m));
 	struct sim s = { .n = 0 };
 	struct rules_rec *r;
 	struct rules_opts o;
 	uint32_t seed = 12345;
-	int step, i;
+	struct rules_plan_stats st;
+	size_t max_chains = 0;
+	int step, i, partial_tree = 0;
 
-	(void)state;
 	rules_opts_init(&o);
 	o.local_mode = RULES_LOCAL_CIDR;
 	o.local_match = "10.0.0.0/8";
+	o.dispatch = layout == 0 ? RULES_DISPATCH_LINEAR : RULES_DISPATCH_TREE;
+	o.dispatch_leaf_max = 4;
 	for (i = 0; i < MAX_SVCS; i += 3)
 		add_svc(m, i, (int)(rnd(&seed) % 4));
 	assert_int_equal(rules_rec_new(RULES_IPV4, &r), 0);
@@ -745,6 +924,9 @@ static void random_changes_keep_kernel_equal_to_full_render(void **state)
 
 			if (!t->present) {
 				add_svc(m, (int)(t - m->svcs), (int)(rnd(&seed) % 4));
+				/* a new service gets a new address, anywhere in 172.30/16 */
+				snprintf(t->cip, sizeof(t->cip), "172.30.%u.%u", rnd(&seed) % 256,
+					 1 + rnd(&seed) % 254);
 				continue;
 			}
 			switch (kind) {
@@ -778,12 +960,45 @@ static void random_changes_keep_kernel_equal_to_full_render(void **state)
 			}
 			t->gen = ++m->gen;
 		}
-		sync_once(r, &s, m, &o, step % 37 == 0, step % 2 ? 3 : 0);
+		if (layout == 2 && step % 23 == 22)
+			o.dispatch = o.dispatch == RULES_DISPATCH_TREE ? RULES_DISPATCH_LINEAR
+								       : RULES_DISPATCH_TREE;
+		st = sync_once(r, &s, m, &o, step % 37 == 0, step % 2 ? 3 : 0);
 		assert_kernel(&s, m, &o);
+		if (st.dispatch_chains > max_chains)
+			max_chains = st.dispatch_chains;
+		/* a partial plan in the tree layout rewrites a few tree chains */
+		if (layout == 1 && !st.full && st.dispatch_chains > 3 &&
+		    st.chains_written < st.dispatch_chains)
+			partial_tree++;
 	}
+	if (layout == 0)
+		assert_int_equal(max_chains, 0);
+	else
+		assert_true(max_chains > 8); /* leaves did split */
+	if (layout == 1)
+		assert_true(partial_tree > 100);
 	sim_cleanup(&s);
 	rules_rec_free(r);
 	free(m);
+}
+
+static void random_changes_keep_kernel_equal_to_full_render(void **state)
+{
+	(void)state;
+	random_walk(0);
+}
+
+static void random_changes_in_tree_layout_keep_kernel_equal(void **state)
+{
+	(void)state;
+	random_walk(1);
+}
+
+static void switching_layouts_keeps_kernel_equal(void **state)
+{
+	(void)state;
+	random_walk(2);
 }
 
 static void invalidated_record_plans_full(void **state)
@@ -822,9 +1037,12 @@ int main(void)
 		cmocka_unit_test(new_and_removed_services_edit_dispatch_in_place),
 		cmocka_unit_test(split_transactions_are_self_consistent),
 		cmocka_unit_test(full_plan_uses_kernel_state),
+		cmocka_unit_test(full_plan_adopts_chains_already_right),
 		cmocka_unit_test(cleanup_removes_only_ours),
 		cmocka_unit_test(save_parse_rejects_garbage_with_line),
 		cmocka_unit_test(random_changes_keep_kernel_equal_to_full_render),
+		cmocka_unit_test(random_changes_in_tree_layout_keep_kernel_equal),
+		cmocka_unit_test(switching_layouts_keeps_kernel_equal),
 		cmocka_unit_test(invalidated_record_plans_full),
 	};
 
