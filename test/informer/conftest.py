@@ -49,12 +49,12 @@ def loopback_env(extra=None):
 class Server:
     """apiserver.py on an ephemeral loopback port."""
 
-    def __init__(self, workdir, args, scheme="http", cacert=None):
+    def __init__(self, workdir, args, scheme="http", cacert=None, bind="127.0.0.1"):
         workdir.mkdir(parents=True, exist_ok=True)
         port_file = workdir / "port"
         self.log_path = workdir / "apiserver.log"
         self.log = open(self.log_path, "wb")
-        cmd = [PYTHON, str(APISERVER_DIR / "apiserver.py"), "--port", "0",
+        cmd = [PYTHON, str(APISERVER_DIR / "apiserver.py"), "--bind", bind, "--port", "0",
                "--port-file", str(port_file), "-v", "2", *map(str, args)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=loopback_env())
@@ -65,7 +65,8 @@ class Server:
                 raise RuntimeError("apiserver did not start:\n" + self.tail())
             time.sleep(0.02)
         self.port = int(port_file.read_text())
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        host = f"[{bind}]" if ":" in bind else bind
+        self.url = f"{scheme}://{host}:{self.port}"
         self.admin = Admin(self.url, cacert=cacert)
 
     def tail(self, n=3000):
@@ -216,8 +217,8 @@ def procs(tmp_path):
     started = []
 
     class Procs:
-        def server(self, *args, scheme="http", cacert=None):
-            s = Server(tmp_path / f"srv{len(started)}", args, scheme, cacert)
+        def server(self, *args, scheme="http", cacert=None, bind="127.0.0.1"):
+            s = Server(tmp_path / f"srv{len(started)}", args, scheme, cacert, bind)
             started.append(s)
             return s
 
