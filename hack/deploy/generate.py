@@ -8,9 +8,9 @@ What it generates:
 - install.yaml: the parts listed in kustomization.yaml, in that order, one
   YAML stream (kubectl apply -f hack/deploy/install.yaml).
 - the image tag of the manifests: v$(cat VERSION).
-- in the README section (hack/deploy/README-SECTION.md, and README.md once the
-  section is merged there), the blocks between "<!-- generated:NAME:begin -->"
-  and "<!-- generated:NAME:end -->":
+- in README.md, which is their only copy, the blocks between
+  "<!-- generated:NAME:begin -->" and "<!-- generated:NAME:end -->", all inside
+  the part test/deploy checks (between the deploy-section markers):
     flags   from `kube-iptables-proxy --help`; the "with --config" column
             from what the binary says when each flag is given with --config;
     config  the KubeProxyConfiguration fields cmd/kpconfig.c accepts, honoured
@@ -18,6 +18,7 @@ What it generates:
             says the binary only carries them), ignored otherwise;
     exit    from the EXIT STATUS of `kube-iptables-proxy --man`.
   So the tables cannot drift from the binary: test/deploy/run.sh runs --check.
+  The prose around them is edited in README.md itself.
 
 The binary is $KIP_BIN, default _output/bin/kube-iptables-proxy (run `make`).
 Python 3 standard library plus python3-yaml only.
@@ -37,7 +38,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BIN = os.path.abspath(os.environ.get("KIP_BIN",
                                      os.path.join(ROOT, "_output/bin/kube-iptables-proxy")))
-SECTION_FILE = os.path.join(HERE, "README-SECTION.md")
 README = os.path.join(ROOT, "README.md")
 SECTION_BEGIN = "<!-- kube-iptables-proxy:deploy-section:begin -->"
 SECTION_END = "<!-- kube-iptables-proxy:deploy-section:end -->"
@@ -350,19 +350,17 @@ def targets():
     flags = help_flags()
     blocks = {"flags": gen_flags(flags, with_config_scope(flags)),
               "config": gen_config(flags), "exit": gen_exit()}
-    docs = [SECTION_FILE]
-    if os.path.exists(README):
-        with open(README, encoding="utf-8") as fh:
-            if SECTION_BEGIN in fh.read():
-                docs.append(README)
-    for path in docs:
-        if not os.path.exists(path):
-            continue
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-        for name, body in blocks.items():
-            text = fill(text, name, body)
-        new[path] = text
+    with open(README, encoding="utf-8") as fh:
+        text = fh.read()
+    b, e = text.find(SECTION_BEGIN), text.find(SECTION_END)
+    if b < 0 or e < b:
+        raise SystemExit(f"generate: README.md has no {SECTION_BEGIN} ... {SECTION_END}")
+    for name, body in blocks.items():
+        if f"<!-- generated:{name}:begin -->" not in text[b:e]:
+            raise SystemExit(f"generate: README.md: the {name} block is not between the "
+                             f"deploy-section markers")
+        text = fill(text, name, body)
+    new[README] = text
     return new
 
 

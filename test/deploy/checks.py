@@ -111,18 +111,19 @@ def kubectl():
 
 
 def section_text():
-    """The README section: from README.md when it has been merged there, else
-    from hack/deploy/README-SECTION.md. Returns (path, text)."""
-    for path in (generate.README, generate.SECTION_FILE):
-        if not os.path.exists(path):
-            continue
+    """The part of README.md these checks hold to the binary and the manifests:
+    the reference tables and the deployment guide, between the deploy-section
+    markers. Returns (path, text)."""
+    path = generate.README
+    text = ""
+    if os.path.exists(path):
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
-        b, e = text.find(generate.SECTION_BEGIN), text.find(generate.SECTION_END)
-        if b >= 0 and e > b:
-            return path, text[b:e]
-    raise AssertionError("no README section between the markers "
-                         f"{generate.SECTION_BEGIN} ... {generate.SECTION_END}")
+    b, e = text.find(generate.SECTION_BEGIN), text.find(generate.SECTION_END)
+    if b < 0 or e < b:
+        raise AssertionError(f"{rel(path)}: no section between the markers "
+                             f"{generate.SECTION_BEGIN} ... {generate.SECTION_END}")
+    return path, text[b:e]
 
 
 def containerfile_stages():
@@ -1317,7 +1318,8 @@ def parse_man(text):
 
 @check("help-man")
 def check_help_man():
-    """--help and --man list the same flags, groups, types, texts and defaults."""
+    """--help and --man list the same flags, groups, types, texts and defaults; the
+    man page `make` builds is --man's, and groff finds nothing to warn about."""
     need_bin()
     h = generate.help_flags()
     m = parse_man(generate.run_bin("--man").stdout)
@@ -1335,6 +1337,20 @@ def check_help_man():
                 errs.append(f"--{a['name']}: --help says {a}, --man says {b}")
     if len(h) < 50:
         errs.append(f"only {len(h)} flags parsed from --help: did its format change?")
+    man = generate.run_bin("--man").stdout
+    built = os.path.join(ROOT, "_output", "man", "man8", "kube-iptables-proxy.8")
+    if BIN == os.path.join(ROOT, "_output", "bin", "kube-iptables-proxy"):
+        # `make` builds the page from the binary (it is never committed)
+        if not os.path.exists(built):
+            errs.append(f"{rel(built)} is missing: `make` builds it")
+        else:
+            with open(built, encoding="utf-8") as fh:
+                if fh.read() != man:
+                    errs.append(f"{rel(built)} differs from --man: run make")
+    if shutil.which("groff"):
+        r = run(["groff", "-man", "-ww", "-z"], input=man)
+        if r.returncode != 0 or r.stderr.strip():
+            errs.append(f"groff -man -ww warns about --man: {r.stderr.strip()[:600]}")
     groups = list(dict.fromkeys(f["group"] for f in h))
     if len(groups) < 5 or groups[0] != "Main" or \
             groups[-1] != "Accepted for compatibility, no effect":
@@ -1490,9 +1506,8 @@ def check_selftest():
     for what, fn in cons_cases.items():
         if not consistency_errors(mutate(fn), cm, help_names):
             errs.append(f"consistency: did not catch {what}")
-    # the README check reads README.md once it has the section, else the section file
-    with open(generate.SECTION_FILE, encoding="utf-8") as fh:
-        section = fh.read()
+    # the README checks, on broken copies of README.md's checked section
+    section = section_text()[1] + generate.SECTION_END + "\n"
     saved = generate.README
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -1526,8 +1541,11 @@ def check_selftest():
                             "keeps kube-proxy on the handed-over nodes")
             with open(generate.README, "w", encoding="utf-8") as fh:
                 fh.write("# kube-iptables-proxy\n\nno section here\n")
-            if section_text()[0] != generate.SECTION_FILE:
-                errs.append("readme-flags: without the marker README.md is read anyway")
+            try:
+                section_text()
+                errs.append("readme-flags: a README.md without the markers passes")
+            except AssertionError:
+                pass
         finally:
             generate.README = saved
     bad_cm = copy.deepcopy(cm)
