@@ -35,7 +35,10 @@ example_dump() {
 	mkdir -p build
 	_output/bin/kube-iptables-proxy --dump-rules --hostname-override=node-a \
 		--cluster-cidr=10.244.0.0/16,fd00:10:244::/56 \
-		--from-file=hack/examples/cluster.yaml > build/example.rules
+		--from-file=hack/examples/cluster.yaml > build/example.rules &&
+	_output/bin/kube-iptables-proxy --dump-rules --hostname-override=node-a \
+		--cluster-cidr=10.244.0.0/16,fd00:10:244::/56 --service-dispatch=tree \
+		--from-file=hack/examples/cluster.yaml > build/example-tree.rules
 }
 
 informer_live() {
@@ -54,12 +57,14 @@ run "informer against the test API server (ASan)" informer_live
 run "deployment files: manifests, RBAC, image recipe, operator docs" test/deploy/run.sh
 if [ "$(id -u)" -eq 0 ]; then
 	run "rule writer outputs load into iptables (nft+legacy, netns)" \
-		bash -c 'hack/verify-restore.sh test/rules/cases/*/expected.rules test/rules/upstream/*/expected.rules build/example.rules'
+		bash -c 'hack/verify-restore.sh test/rules/cases/*/expected*.rules test/rules/upstream/*/expected.rules build/example*.rules'
 	run "conntrack reconciler and node setup (kernel, netns)" test/proxy_ct/run.sh
 	run "daemon against real iptables (netns, ASan, valgrind)" $PY -m pytest -q test/daemon
 	if [ -x test/e2e/run.sh ]; then
 		run "node e2e conformance, iptables-nft" test/e2e/run.sh --backend nft
 		run "node e2e conformance core, iptables-legacy" test/e2e/run.sh --backend legacy --core
+		run "node e2e conformance, iptables-nft, tree dispatch layout" \
+			test/e2e/run.sh --backend nft --dispatch tree
 	fi
 else
 	results+=("SKIP  kernel suites (need root for network namespaces)")

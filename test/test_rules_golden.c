@@ -32,6 +32,7 @@
 
 #include "cmd/dump.h"
 #include "cmd/options.h"
+#include "test/helpers/trace.h"
 
 static const char *const roots[] = { "test/rules/cases", "test/rules/upstream" };
 
@@ -70,8 +71,9 @@ static int write_all(const char *path, const char *data, size_t len)
 	return fclose(f) == 0 && ok ? 0 : -1;
 }
 
-/* Run --dump-rules on @input with the case's args; returns the output. */
-static char *dump(const char *dir, const char *input)
+/* Run --dump-rules on @input with the case's args (and @extra, may be
+ * NULL); returns the output. */
+static char *dump_with(const char *dir, const char *input, const char *extra)
 {
 	char path[512], *args, *argv[64], *tok, *save = NULL, *out = NULL, err[512];
 	struct cmd_options o;
@@ -85,9 +87,11 @@ static char *dump(const char *dir, const char *input)
 	argv[argc++] = "--dump-rules";
 	argv[argc++] = "--from-file";
 	argv[argc++] = (char *)input;
-	for (tok = args ? strtok_r(args, " \t\n", &save) : NULL; tok && argc < 63;
+	for (tok = args ? strtok_r(args, " \t\n", &save) : NULL; tok && argc < 62;
 	     tok = strtok_r(NULL, " \t\n", &save))
 		argv[argc++] = tok;
+	if (extra)
+		argv[argc++] = (char *)extra;
 	argv[argc] = NULL;
 
 	assert_int_equal(cmd_options_init(&o), 0);
@@ -107,6 +111,11 @@ static char *dump(const char *dir, const char *input)
 	if (code != 0)
 		fail_msg("%s: --dump-rules exited %d", dir, code);
 	return out;
+}
+
+static char *dump(const char *dir, const char *input)
+{
+	return dump_with(dir, input, NULL);
 }
 
 static const char *input_of(const char *dir, char *buf, size_t len)
@@ -259,11 +268,103 @@ static char *shuffled_input(const char *dir, const char *input)
 	return strdup(path);
 }
 
+/*
+ * Every packet that could reach a service (each destination, port and
+ * protocol a KUBE-SERVICES or KUBE-NODEPORTS rule matches on, its neighbours,
+ * from pods, outside and the node) and some that cannot, traced through the
+ * linear and the tree layout of the same objects: the outcomes (DNAT targets
+ * in order, masquerade, REJECT/DROP) must be identical.
+ */
+static void compare_layouts(const char *dir, const char *linear, const char *tree)
+{
+	static const char *const local4[] = { "127.0.0.1", "192.168.0.2", "10.0.0.11", NULL };
+	static const char *const local6[] = { "::1", "2001:db8::1", "fd00:10::11", NULL };
+	static const char *const src4[] = { "10.0.0.5",	     "10.244.1.5",  "203.0.113.2",
+					    "203.0.113.130", "192.168.0.2", "127.0.0.1" };
+	static const char *const src6[] = { "fd00:10:244:1::5", "2001:db8:ff::2", "2001:db8::1",
+					    "::1" };
+	static const char *const ifaces[] = { NULL, "cbr0", "veth1234" };
+	static const char *const protos[] = { "tcp", "udp", "sctp" };
+	static const char *const plain4[] = { "10.244.9.9", "8.8.8.8", "172.30.255.254",
+					      "10.96.255.254" };
+	static const char *const plain6[] = { "fd00:10:244:9::9", "2001:4860::8888" };
+	int v6;
+
+	for (v6 = 0; v6 < 2; v6++) {
+		struct trace_doc *dl = trace_doc_new(linear, v6), *dt = trace_doc_new(tree, v6);
+		const char *const *local = v6 ? local6 : local4;
+		const char *const *srcs = v6 ? src6 : src4;
+		size_t n_srcs = v6 ? 4 : 6, n, i, a, b, c, k, traced = 0, dnat = 0;
+		struct trace_packet *pk;
+
+		if (!dl || !dt) {
+			if (!dl != !dt)
+				fail_msg("%s: IPv%d: one layout has a nat table, the other not",
+					 dir, v6 ? 6 : 4);
+			trace_doc_free(dl);
+			trace_doc_free(dt);
+			continue;
+		}
+		pk = calloc(4096, sizeof(*pk));
+		n = trace_doc_targets(dl, pk, 4096 - 8);
+		for (i = 0; i < (v6 ? 2u : 4u); i++) {
+			pk[n].dst = v6 ? plain6[i] : plain4[i];
+			pk[n].proto = "tcp";
+			pk[n++].dport = 80;
+		}
+		for (i = 0; i < n; i++) {
+			for (k = 0; k < 2; k++) /* the port, and its neighbour */
+				for (a = 0; a < n_srcs; a++)
+					for (b = 0; b < 3; b++)
+						for (c = 0; c < 3; c++) {
+							struct trace_packet p = pk[i];
+							char ol[2048], ot[2048];
+
+							p.src = srcs[a];
+							p.in_iface = ifaces[b];
+							p.dport += (unsigned int)k;
+							if (c && strcmp(protos[c], p.proto) == 0)
+								continue;
+							if (c)
+								p.proto = protos[c];
+							if (!p.dst)
+								p.dst = local[1]; /* a NodePort */
+							trace_packet(dl, &p, local, ol, sizeof(ol),
+								     NULL);
+							trace_packet(dt, &p, local, ot, sizeof(ot),
+								     NULL);
+							if (strcmp(ol, ot) != 0)
+								fail_msg(
+									"%s: %s %s:%u from %s (in %s):\n"
+									"  linear: %s\n  tree:   %s",
+									dir, p.proto, p.dst,
+									p.dport, p.src,
+									p.in_iface ? p.in_iface
+										   : "-",
+									ol, ot);
+							traced++;
+							dnat += strstr(ol, "DNAT") != NULL;
+						}
+		}
+		/* the tracer saw the services (a case with endpoints DNATs something) */
+		if (strstr(linear, "-j DNAT") && strstr(linear, v6 ? "]:" : ":") && !dnat &&
+		    strstr(linear, v6 ? "# IPv6" : "*nat"))
+			fail_msg("%s: IPv%d: no traced packet was DNATed", dir, v6 ? 6 : 4);
+		if (getenv("TRACE_STATS")) /* how much was traced, for a reviewer */
+			fprintf(stderr, "%s IPv%d: %zu targets, %zu packets, %zu DNATed\n", dir,
+				v6 ? 6 : 4, n, traced, dnat);
+		free(pk);
+		trace_doc_free(dl);
+		trace_doc_free(dt);
+	}
+}
+
 static void golden_case(void **state)
 {
 	const char *dir = *state;
-	char path[512], inbuf[512], *expected, *actual, *again, *shuf_path, *shuf;
+	char path[512], inbuf[512], *expected, *actual, *again, *shuf_path, *shuf, *tree;
 	const char *input = input_of(dir, inbuf, sizeof(inbuf));
+	struct stat st;
 
 	actual = dump(dir, input);
 	snprintf(path, sizeof(path), "%s/expected.rules", dir);
@@ -278,6 +379,28 @@ static void golden_case(void **state)
 		fail_msg("%s: output differs from expected.rules", dir);
 	}
 	check_properties(dir, actual);
+
+	/* the tree layout of the same objects: same packet outcomes, and the
+	 * cases marked "tree" pin its text too */
+	tree = dump_with(dir, input, "--service-dispatch=tree");
+	check_properties(dir, tree);
+	compare_layouts(dir, actual, tree);
+	snprintf(path, sizeof(path), "%s/tree", dir);
+	if (stat(path, &st) == 0) {
+		char *want;
+
+		snprintf(path, sizeof(path), "%s/expected-tree.rules", dir);
+		if (getenv("UPDATE_GOLDEN"))
+			assert_int_equal(write_all(path, tree, strlen(tree)), 0);
+		want = read_all(path, NULL);
+		if (!want)
+			fail_msg("%s: no expected-tree.rules (run with UPDATE_GOLDEN=1)", dir);
+		if (strcmp(want, tree) != 0)
+			fail_msg("%s: tree layout differs from expected-tree.rules:\n%s", dir,
+				 tree);
+		free(want);
+	}
+	free(tree);
 
 	again = dump(dir, input);
 	assert_string_equal(again, actual);

@@ -136,6 +136,7 @@ class Daemon:
                 "--hostname-override", self.node.name,
                 "--cluster-cidr", CLUSTER_CIDR,
                 "--iptables-backend", self.cluster.backend,
+                "--service-dispatch", self.cluster.dispatch,
                 "--iptables-min-sync-period", "100ms",
                 "--iptables-sync-period", "2s",
                 "--healthz-bind-address", "0.0.0.0:%d" % HEALTHZ_PORT,
@@ -250,10 +251,14 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, backend="nft", n_nodes=3, prefix=None, workdir=None, log=None):
+    def __init__(self, backend="nft", n_nodes=3, prefix=None, workdir=None, log=None,
+                 dispatch="auto"):
         if backend not in ("nft", "legacy"):
             raise ValueError("backend must be nft or legacy")
+        if dispatch not in ("linear", "tree", "auto"):
+            raise ValueError("dispatch must be linear, tree or auto")
         self.backend = backend
+        self.dispatch = dispatch
         self.n_nodes = n_nodes
         self.prefix = prefix or "kipe2e-%d-" % os.getpid()
         self.own_workdir = workdir is None

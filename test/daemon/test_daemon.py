@@ -305,13 +305,33 @@ def test_sigterm_and_api_server_outage_leave_rules_in_place(ns, api):
     assert kube_chains(save(ns, "nft")) == programmed, "SIGTERM must leave the rules"
 
 
-def _churn(api, rng, seconds, rate=20):
+def _churn(api, rng, seconds, rate=20, ns=None):
     """Random endpoint changes on the example's services for @seconds, about
-    @rate per second, with the watches cut now and then (reconnects)."""
+    @rate per second, with the watches ended now and then (re-watches). With
+    @ns, faults as well: a watch stream cut mid-event, a compacted history
+    (410, relist), and our nat chains flushed by someone else."""
     names = ["default/web-4fj2k", "kube-system/kube-dns-x7k2p", "shop/frontend-v4", "shop/cart-abcde"]
     slices = {k: slice_obj(api, k) for k in names}
-    end, i = time.time() + seconds, 0
+    t0 = time.time()
+    end, i = t0 + seconds, 0
+    faults = [(0.25, "drop"), (0.5, "compact"), (0.75, "flush")] if ns else []
     while time.time() < end:
+        if faults and time.time() >= t0 + faults[0][0] * seconds:
+            what = faults.pop(0)[1]
+            if what == "drop":
+                api.admin("fault", "drop", path="endpointslices", after=3, count=2)
+                api.admin("end_watches")
+            elif what == "compact":
+                # off the stream, the daemon misses a change; then history is gone
+                api.admin("fail", 503, verb="watch", count=2)
+                api.admin("end_watches")
+                eps = slices[names[0]]
+                eps["endpoints"][0]["conditions"] = {"ready": not eps["endpoints"][0].get(
+                    "conditions", {}).get("ready", True)}
+                api.admin("apply", eps)
+                api.admin("compact")
+            else:
+                ns.run(["iptables-nft", "-t", "nat", "-F"])
         eps = slices[rng.choice(names)]
         for e in eps["endpoints"]:
             if rng.random() < 0.3:
@@ -347,11 +367,237 @@ def test_churn_without_leaks_ends_equal_to_dump(ns, api, tool):
                                          "--error-exitcode=25"])
         seconds = CHURN_SECONDS // 2
     synced(d, full=True, timeout=60)
-    changes = _churn(api, random.Random(7), seconds)
+    changes = _churn(api, random.Random(7), seconds, ns=ns)
     converged(d, api, timeout=60)
-    syncs = d.log().count('"SyncProxyRules complete"')
+    log = d.log()
+    syncs = log.count('"SyncProxyRules complete"')
     # min-sync-period 100ms with a burst of 2: many syncs, far fewer than changes
     assert syncs >= seconds and syncs < changes, (syncs, changes)
-    assert d.log().count("Watch") >= 0
+    # the faults happened and were recovered from: the relist after the 410, the full
+    # sync after the flush (the convergence above shows the result)
+    assert "Watch expired, relisting" in log, log[-3000:]
+    assert "flushed or deleted by something else" in log, log[-3000:]
     rc = d.stop(timeout=60)
     assert rc == 0, "exit %d (23: leak, 24: UBSan, 25: valgrind):\n%s" % (rc, d.log()[-4000:])
+
+
+def _capture_wrapper(tmp, backend):
+    """An iptables-<backend>-restore in front of the real one that keeps each payload it is
+    given in tmp/payload.N before passing it on."""
+    path = os.path.join(tmp, "iptables-%s-restore" % backend)
+    real = "/usr/sbin/iptables-%s-restore" % backend
+    with open(path, "w") as f:
+        f.write('#!/bin/sh\nn=$(ls "%s" | grep -c "^payload\\.")\n'
+                'cat > "%s/payload.$n"\nexec %s "$@" < "%s/payload.$n"\n' % (tmp, tmp, real, tmp))
+    os.chmod(path, stat.S_IRWXU)
+
+
+def _payloads(tmp, start=0):
+    names = sorted((n for n in os.listdir(tmp) if n.startswith("payload.")),
+                   key=lambda n: int(n.split(".")[1]))
+    out = []
+    for n in names[start:]:
+        with open(os.path.join(tmp, n)) as f:
+            out.append(f.read())
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_service_change_payload_holds_only_that_service(ns, api, backend):
+    """Issue 4: "a service change rewrites only that service's chains (inspect the
+    payload)": the restore input of the sync after one endpoint of default/web moved."""
+    tmp = tempfile.mkdtemp(prefix="kipd-cap-")
+    _capture_wrapper(tmp, backend)
+    d = Daemon(ns, api, backend, env={"PATH": tmp + ":" + os.environ["PATH"]})
+    synced(d, full=True)
+    full = _payloads(tmp)
+    assert full and any(":KUBE-SERVICES" in p for p in full), "the full sync was not captured"
+    before = kube_chains(save(ns, backend))["nat"]
+    time.sleep(0.3)  # let the follow-up no-op syncs pass
+    mark, start = d.mark(), len(_payloads(tmp))
+    eps = slice_obj(api, "default/web-4fj2k")
+    old_ip = eps["endpoints"][0]["addresses"][0]
+    eps["endpoints"][0]["addresses"] = ["10.244.1.8"]
+    api.admin("apply", eps)
+    synced(d, start=mark, full=False)
+    converged(d, api)
+    after = kube_chains(save(ns, backend))["nat"]
+    new_sep, = set(after) - set(before)
+    old_sep, = set(before) - set(after)
+    svc = [c for c, rules in after.items() if c.startswith("KUBE-SVC-") and
+           any("-j " + new_sep in r for r in rules)]
+    assert len(svc) == 1, svc
+    assert any(old_ip in r for r in before[old_sep]) and any("10.244.1.8" in r
+                                                             for r in after[new_sep])
+    payload = "".join(_payloads(tmp, start))
+    lines = [x for x in payload.splitlines() if x and not x.startswith("#")]
+    declared = {x.split()[0][1:] for x in lines if x.startswith(":")}
+    written = {x.split()[1] for x in lines if x.startswith(("-A ", "-I ", "-R ", "-D "))}
+    deleted = {x.split()[1] for x in lines if x.startswith("-X ")}
+    # the web port's SVC chain is rewritten and the new endpoint's SEP chain written; the
+    # old SEP chain is flushed and deleted; nothing else (no dispatch chain, no other
+    # service, no EXT chain of web's NodePort) is in the payload
+    assert written == {svc[0], new_sep}, "rules written to %s:\n%s" % (written, payload)
+    assert deleted == {old_sep}, payload
+    assert declared <= {svc[0], new_sep, old_sep}, "chains declared: %s\n%s" % (declared, payload)
+    assert {svc[0], new_sep} <= declared, payload
+    assert all(x.startswith(("*", ":", "-A ", "-X ", "COMMIT")) for x in lines), payload
+
+
+def _ct_insert(ns, proto, sport, vip, vport, ep, epport):
+    argv = ["conntrack", "-I", "-p", proto, "-s", "10.0.0.99", "-d", vip, "--sport", str(sport),
+            "--dport", str(vport), "-r", ep, "-q", "10.0.0.99", "--reply-port-src", str(epport),
+            "--reply-port-dst", str(sport), "-t", "3600"]
+    if proto == "tcp":
+        argv += ["--state", "ESTABLISHED", "-u", "SEEN_REPLY"]
+    ns.run(argv)
+
+
+def _ct_sports(ns):
+    """{(proto, original source port)} of the namespace's IPv4 conntrack entries."""
+    out = ns.run(["conntrack", "-L", "-f", "ipv4"], check=False).stdout
+    return {(line.split()[0], int(re.search(r"sport=(\d+)", line).group(1)))
+            for line in out.splitlines() if "sport=" in line}
+
+
+CT_CLEANED = r'"Cleaned up stale UDP conntrack entries" ipFamily="IPv4" examined=(\d+) deleted=(\d+)'
+
+
+def test_udp_conntrack_stale_entry_deleted_others_survive(ns, api):
+    """Issue 4: after a sync that removed a UDP endpoint, its conntrack entries go; entries
+    to the remaining endpoint, TCP entries and other ports stay, also across a restart."""
+    d = Daemon(ns, api, "nft")
+    synced(d, full=True)
+    d.wait_log(CT_CLEANED)  # the first sync's reconcile (nothing to clean yet)
+    dns = "10.96.0.10"
+    _ct_insert(ns, "udp", 40001, dns, 53, "10.244.2.2", 53)  # to the endpoint that goes
+    _ct_insert(ns, "udp", 40002, dns, 53, "10.244.1.2", 53)  # to the one that stays
+    _ct_insert(ns, "tcp", 40003, dns, 53, "10.244.2.2", 53)  # TCP: never touched
+    _ct_insert(ns, "udp", 40004, dns, 54, "10.244.2.2", 53)  # not a service port
+    _ct_insert(ns, "udp", 40005, dns, 53, "10.244.2.2", 5353)  # to another port
+    everything = {("udp", 40001), ("udp", 40002), ("tcp", 40003), ("udp", 40004),
+                  ("udp", 40005)}
+    assert _ct_sports(ns) >= everything
+    mark = d.mark()
+    eps = slice_obj(api, "kube-system/kube-dns-x7k2p")
+    eps["endpoints"] = [e for e in eps["endpoints"] if e["addresses"] != ["10.244.2.2"]]
+    api.admin("apply", eps)
+    m = d.wait_log(CT_CLEANED, start=mark)
+    assert int(m.group(2)) == 2, m.group(0)
+    assert ("udp", 40001) not in _ct_sports(ns) and ("udp", 40005) not in _ct_sports(ns)
+    kept = everything - {("udp", 40001), ("udp", 40005)}
+    assert _ct_sports(ns) >= kept
+    _, _, metrics = d.http(10249, "/metrics")
+    assert re.search(r'kubeproxy_conntrack_reconciler_deleted_entries_total\{ip_family="IPv4"\} 2\b',
+                     metrics), [x for x in metrics.splitlines() if "conntrack" in x]
+    assert d.stop() == 0
+    # a restart with unchanged endpoints deletes nothing
+    d = Daemon(ns, api, "nft")
+    synced(d, full=True)
+    m = d.wait_log(CT_CLEANED)
+    assert int(m.group(2)) == 0, m.group(0)
+    assert _ct_sports(ns) >= kept
+    assert d.stop() == 0
+
+
+def test_health_check_node_port_follows_local_endpoints(ns, api):
+    """The eTP=Local LoadBalancer's health-check port: 200 with the local endpoint, 503 with
+    weight 0 once no endpoint is local, headers and body as upstream's."""
+    d = Daemon(ns, api, "nft")
+    synced(d, full=True)
+    body = ('{\n\t"service": {\n\t\t"namespace": "shop",\n\t\t"name": "frontend"\n\t},\n'
+            '\t"localEndpoints": %d,\n\t"serviceProxyHealthy": true\n}')
+    code, headers, text = d.http(31942, "/any/path")
+    assert (code, text) == (200, body % 1), (code, text)
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Load-Balancing-Endpoint-Weight"] == "1"
+    eps = slice_obj(api, "shop/frontend-v4")
+    for e in eps["endpoints"]:
+        e["nodeName"] = "node-b"
+    api.admin("apply", eps)
+    wait_until(lambda: d.http(31942, "/")[0] == 503, timeout=15, what="503 on the HC port")
+    code, headers, text = d.http(31942, "/")
+    assert text == body % 0 and headers["X-Load-Balancing-Endpoint-Weight"] == "0", text
+    # the proxy's own /healthz is unaffected, and counted
+    assert d.http(10256, "/healthz")[0] == 200
+    _, _, metrics = d.http(10249, "/metrics")
+    assert re.search(r'kubeproxy_proxy_healthz_total\{code="200"\} [1-9]', metrics), \
+        [x for x in metrics.splitlines() if "healthz" in x]
+    assert d.stop() == 0
+
+
+def _many_services(api, rng, n, first=0):
+    """@n ClusterIP services with one endpoint each, ClusterIPs spread over 10.96.0.0/12."""
+    names = []
+    for i in range(first, first + n):
+        name = "many-%03d" % i
+        ip = "10.%d.%d.%d" % (96 + rng.randrange(16), rng.randrange(256), rng.randrange(1, 255))
+        api.admin("apply", {"apiVersion": "v1", "kind": "Service",
+                            "metadata": {"name": name, "namespace": "many"},
+                            "spec": {"clusterIP": ip, "clusterIPs": [ip],
+                                     "ports": [{"name": "p", "port": 80}]}})
+        api.admin("apply", {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                            "metadata": {"name": name + "-1", "namespace": "many",
+                                         "labels": {"kubernetes.io/service-name": name}},
+                            "addressType": "IPv4",
+                            "endpoints": [{"addresses": ["10.244.2.%d" % (2 + i % 250)],
+                                           "nodeName": "node-b"}],
+                            "ports": [{"name": "p", "port": 8080, "protocol": "TCP"}]})
+        names.append(name)
+    return names
+
+
+def _assert_converged_to(d, api, extra):
+    want = {}
+
+    def ok():
+        want["v"] = expected_chains(api, d.backend, extra_dump=extra)
+        return kube_chains(save(d.ns, d.backend)) == want["v"]
+    try:
+        wait_until(ok, timeout=30, interval=0.5, what="kernel rules to equal --dump-rules %s" % extra)
+    except AssertionError:
+        raise AssertionError("kernel differs from --dump-rules %s:\n%s" % (
+            extra, _diff(want["v"], kube_chains(save(d.ns, d.backend))))) from None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tree_layout_follows_changes_and_switches_back(ns, api, backend):
+    """--service-dispatch=tree on a cluster big enough for the tree to split:
+    the kernel equals --dump-rules in that layout through service additions
+    and deletions, a new service rewrites only its leaf (not KUBE-SERVICES, not
+    the other tree chains), and restarting in the linear layout converges to
+    upstream's layout with no KUBE-CIP chain left behind."""
+    tree = ["--service-dispatch=tree", "--service-cluster-ip-range=10.96.0.0/12"]
+    rng = random.Random(11)
+    names = _many_services(api, rng, 150)
+    d = Daemon(ns, api, backend, extra=tree)
+    synced(d, full=True, timeout=60)
+    _assert_converged_to(d, api, tree)
+    nat = kube_chains(save(ns, backend))["nat"]
+    cips = [c for c in nat if c.startswith("KUBE-CIP-")]
+    assert len(cips) > 3, "the tree did not split: %s" % cips
+    assert all("-j KUBE-SVC-" not in r for r in nat["KUBE-SERVICES"]), nat["KUBE-SERVICES"]
+
+    # one more service: a partial sync that writes its own chains and one leaf
+    mark = d.mark()
+    _many_services(api, rng, 1, first=900)
+    _assert_converged_to(d, api, tree)
+    line = d.wait_log(SYNC_LINE.replace("(true|false)", "false") + r"[^\n]*", start=mark).group(0)
+    written = field(line, "chainsWritten")
+    assert written <= 4, "one new service rewrote %d chains: %s" % (written, line)
+
+    # deletions (leaves shrink, may merge) and more additions
+    for name in names[:60]:
+        api.admin("delete", "v1", "Service", name, "many")
+    _many_services(api, rng, 40, first=1000)
+    _assert_converged_to(d, api, tree)
+    assert d.stop() == 0
+
+    # back to upstream's layout
+    d = Daemon(ns, api, backend)
+    synced(d, full=True, timeout=60)
+    _assert_converged_to(d, api, [])
+    nat = kube_chains(save(ns, backend))["nat"]
+    assert not [c for c in nat if c.startswith("KUBE-CIP-")], sorted(nat)
+    assert d.stop() == 0

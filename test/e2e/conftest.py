@@ -22,8 +22,12 @@ def pytest_addoption(parser):
     g = parser.getgroup("node-e2e")
     g.addoption("--backend", default=os.environ.get("KIP_E2E_BACKEND", "nft"),
                 choices=("nft", "legacy"), help="iptables backend of the daemons")
+    g.addoption("--dispatch", default=os.environ.get("KIP_E2E_DISPATCH", "auto"),
+                choices=("linear", "tree", "auto"),
+                help="the daemons' --service-dispatch (KUBE-SERVICES layout)")
     g.addoption("--e2e-artifacts", default=None,
-                help="where logs and failure evidence go (default _output/e2e/<backend>)")
+                help="where logs and failure evidence go (default _output/e2e/<backend>"
+                "[-<dispatch>])")
     g.addoption("--e2e-nodes", type=int, default=3, help="node namespaces (>= 3)")
 
 
@@ -38,7 +42,8 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return "node-e2e: backend=%s" % config.getoption("--backend")
+    return "node-e2e: backend=%s dispatch=%s" % (config.getoption("--backend"),
+                                                 config.getoption("--dispatch"))
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +51,14 @@ def cluster(request):
     if os.geteuid() != 0:
         pytest.skip("node e2e needs root (network namespaces)")
     backend = request.config.getoption("--backend")
+    dispatch = request.config.getoption("--dispatch")
     artifacts = request.config.getoption("--e2e-artifacts") or os.path.join(
-        REPO, "_output", "e2e", backend)
+        REPO, "_output", "e2e", backend if dispatch == "auto" else backend + "-" + dispatch)
     shutil.rmtree(artifacts, ignore_errors=True)
     os.makedirs(artifacts)
     prefix = os.environ.get("KIP_E2E_PREFIX") or "kipe2e-%d-" % os.getpid()
     c = Cluster(backend, request.config.getoption("--e2e-nodes"), prefix=prefix,
-                workdir=artifacts, log=lambda m: sys.stderr.write(m + "\n"))
+                workdir=artifacts, log=lambda m: sys.stderr.write(m + "\n"), dispatch=dispatch)
     c.artifacts = artifacts
     try:
         c.up()
