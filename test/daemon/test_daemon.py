@@ -279,17 +279,18 @@ def test_cleanup_removes_every_kube_chain_and_nothing_else(ns, api, backend):
     assert "-A FORWARD -s 10.1.2.3/32 -j ACCEPT" in after["filter"]["FORWARD"]
 
 
-def test_jump_rules_never_duplicated_across_restarts_and_full_syncs(ns, api):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jump_rules_never_duplicated_across_restarts_and_full_syncs(ns, api, backend):
     for _ in range(3):
-        d = Daemon(ns, api, "nft")
+        d = Daemon(ns, api, backend)
         synced(d, full=True)
         mark = d.mark()
         # what a firewall reload does to us: forces a full sync
-        ns.run(["iptables-nft", "-t", "mangle", "-F", "KUBE-PROXY-CANARY"])
-        ns.run(["iptables-nft", "-t", "mangle", "-X", "KUBE-PROXY-CANARY"])
+        ns.run(["iptables-%s" % backend, "-t", "mangle", "-F", "KUBE-PROXY-CANARY"])
+        ns.run(["iptables-%s" % backend, "-t", "mangle", "-X", "KUBE-PROXY-CANARY"])
         synced(d, start=mark, full=True, timeout=10)
         assert d.stop() == 0
-    jumps = jump_rules(save(ns, "nft"))
+    jumps = jump_rules(save(ns, backend))
     assert len(jumps) == 14 and len(set(jumps)) == 14, jumps
 
 
