@@ -54,7 +54,9 @@ struct daemon {
 	bool stopping;
 	int closing; /* components still closing */
 	int exit_code;
-	bool dump_only; /* --dump-rules from the API server */
+	bool dump_only;		  /* --dump-rules from the API server */
+	uv_timer_t dump_deadline; /* ... gives up after DUMP_LIVE_TIMEOUT_MS */
+	bool dump_deadline_open;
 	bool waiting_pod_cidr;
 	unsigned int node_events;
 };
@@ -322,6 +324,10 @@ static void stop(struct daemon *d)
 		d->server_retry_open = false;
 		uv_close((uv_handle_t *)&d->server_retry, NULL);
 	}
+	if (d->dump_deadline_open) {
+		d->dump_deadline_open = false;
+		uv_close((uv_handle_t *)&d->dump_deadline, NULL);
+	}
 	/* one extra reference while starting the closes */
 	d->closing = 1;
 	if (d->informer) {
@@ -347,8 +353,26 @@ static void on_signal(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
 
-	PLOG_I(0, "Received signal, shutting down; the rules stay in place", "signal=\"%s\"",
-	       signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	if (d->dump_only)
+		PLOG_I(0, "Received signal, giving up the dump", "signal=\"%s\"",
+		       signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	else
+		PLOG_I(0, "Received signal, shutting down; the rules stay in place",
+		       "signal=\"%s\"", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	stop(d);
+}
+
+/* --dump-rules from the API server: a one-shot command must not retry forever. */
+#define DUMP_LIVE_TIMEOUT_MS 60000
+
+static void on_dump_deadline(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	PLOG_E("Could not list Services and EndpointSlices from the API server in time, giving up "
+	       "the dump (the errors above say why)",
+	       "timeout=\"%ds\"", DUMP_LIVE_TIMEOUT_MS / 1000);
+	d->exit_code = 1;
 	stop(d);
 }
 
@@ -629,6 +653,10 @@ int cmd_dump_live(const struct cmd_options *o, const char *node_name)
 		d.sigterm.data = d.sigint.data = &d;
 		uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 		uv_signal_start(&d.sigint, on_signal, SIGINT);
+		uv_timer_init(&d.loop, &d.dump_deadline);
+		d.dump_deadline.data = &d;
+		d.dump_deadline_open = true;
+		uv_timer_start(&d.dump_deadline, on_dump_deadline, DUMP_LIVE_TIMEOUT_MS, 0);
 		if (start_informer(&d, true))
 			stop(&d);
 		uv_run(&d.loop, UV_RUN_DEFAULT);
