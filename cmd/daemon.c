@@ -475,6 +475,12 @@ static bool detect_random_fully(const struct proxy_config *c)
 	return c->random_fully != PROXY_OFF;
 }
 
+static int read_nfacct(void *arg, const char *name, uint64_t *packets)
+{
+	(void)arg;
+	return proxy_node_nfacct_read(name, packets);
+}
+
 static bool detect_nfacct(const struct proxy_config *c)
 {
 	if (c->nfacct == PROXY_ON)
@@ -570,6 +576,8 @@ int cmd_daemon_run(struct cmd_options *o, const char *node_name)
 	}
 	sc.random_fully = detect_random_fully(c);
 	sc.nfacct = detect_nfacct(c);
+	if (sc.nfacct)
+		d.metrics.nfacct_read = read_nfacct; /* the rules count into them */
 	sc.tcp_be_liberal = c->conntrack_tcp_be_liberal || proxy_node_tcp_be_liberal(NULL);
 	sc.txn_max_ports = sc.backend == PROXY_IPT_NFT ? NFT_TXN_PORTS : 0;
 	sc.metrics = &d.metrics;

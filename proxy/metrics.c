@@ -254,6 +254,19 @@ static void histogram(struct rules_buf *b, const struct proxy_metrics *m, const 
 	}
 }
 
+/* A counter read from the kernel's nfacct object @counter, as upstream's
+ * nfacctMetricCollector: no labels, left out when it cannot be read. */
+static void nfacct_counter(struct rules_buf *out, const struct proxy_metrics *m, const char *name,
+			   const char *help, const char *counter)
+{
+	uint64_t v;
+
+	if (!m->nfacct_read || m->nfacct_read(m->nfacct_arg, counter, &v))
+		return;
+	rules_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+			 (unsigned long long)v);
+}
+
 #define FAM_U64(a) ((const double[PROXY_N_FAMS]){ (double)(a)[0], (double)(a)[1] })
 
 int proxy_metrics_render(const struct proxy_metrics *m, struct rules_buf *out)
@@ -278,6 +291,12 @@ int proxy_metrics_render(const struct proxy_metrics *m, struct rules_buf *out)
 	histogram(out, m, "kubeproxy_conntrack_reconciler_sync_duration_seconds",
 		  "[ALPHA] ReconcileConntrackFlowsLatency latency in seconds",
 		  m->conntrack_duration);
+	nfacct_counter(out, m, "kubeproxy_iptables_ct_state_invalid_dropped_packets_total",
+		       "[ALPHA] packets dropped by iptables to work around conntrack problems",
+		       "ct_state_invalid_dropped_pkts");
+	nfacct_counter(out, m, "kubeproxy_iptables_localhost_nodeports_accepted_packets_total",
+		       "[ALPHA] Number of packets accepted on nodeports of loopback interface",
+		       "localhost_nps_accepted_pkts");
 	histogram(out, m, "kubeproxy_network_programming_duration_seconds",
 		  "[ALPHA] In Cluster Network Programming Latency in seconds",
 		  m->network_programming);

@@ -89,6 +89,14 @@ struct proxy_metrics {
 		conntrack_duration[PROXY_N_FAMS]; /* conntrack_reconciler_sync_duration_seconds */
 	uint64_t conntrack_deleted[PROXY_N_FAMS]; /* conntrack_reconciler_deleted_entries_total */
 
+	/* The nfacct counters behind kubeproxy_iptables_ct_state_invalid_dropped_
+	 * packets_total and ..._localhost_nodeports_accepted_packets_total, read
+	 * at every scrape as upstream's collector does; NULL when the rules use
+	 * no nfacct counters (then the two metrics are not exported). Returns 0
+	 * or a negative errno (the metric is then left out of that scrape). */
+	int (*nfacct_read)(void *arg, const char *name, uint64_t *packets);
+	void *nfacct_arg;
+
 	/* ours (kubeiptablesproxy_*): what the reconciler saved */
 	uint64_t restore_bytes_total[PROXY_N_FAMS];
 	uint64_t chains_skipped_total[PROXY_N_FAMS]; /* unchanged chains not rewritten */

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -338,7 +339,29 @@ out_free:
  * One acknowledged request to the nfacct subsystem about counter @name.
  * Returns 0 or the negative errno of the socket or the kernel's answer.
  */
-static int nfacct_request(uint16_t type, uint16_t flags, const char *name)
+struct nfacct_answer {
+	uint64_t packets;
+	bool seen;
+};
+
+static int nfacct_attr(const struct nlattr *a, void *arg)
+{
+	struct nfacct_answer *ans = arg;
+
+	if (mnl_attr_get_type(a) == NFACCT_PKTS && mnl_attr_validate(a, MNL_TYPE_U64) >= 0) {
+		ans->packets = be64toh(mnl_attr_get_u64(a));
+		ans->seen = true;
+	}
+	return MNL_CB_OK;
+}
+
+static int nfacct_data(const struct nlmsghdr *nlh, void *arg)
+{
+	return mnl_attr_parse(nlh, sizeof(struct nfgenmsg), nfacct_attr, arg);
+}
+
+static int nfacct_request(uint16_t type, uint16_t flags, const char *name,
+			  struct nfacct_answer *ans)
 {
 	char buf[NFACCT_BUF_SIZE] = { 0 }; /* libmnl leaves attribute padding as it finds it */
 	struct mnl_socket *nl;
@@ -380,7 +403,7 @@ static int nfacct_request(uint16_t type, uint16_t flags, const char *name)
 			ret = -errno;
 			break;
 		}
-		ret = mnl_cb_run(buf, (size_t)len, seq, portid, NULL, NULL);
+		ret = mnl_cb_run(buf, (size_t)len, seq, portid, ans ? nfacct_data : NULL, ans);
 		if (ret < 0) {
 			ret = -errno;
 			break;
@@ -397,7 +420,7 @@ bool proxy_node_nfacct_available(void)
 {
 	/* upstream nfacct.New(): a GET answers the counter or ENOENT where
 	 * the subsystem exists (EINVAL without it, EPERM without privilege). */
-	int err = nfacct_request(NFNL_MSG_ACCT_GET, 0, NFACCT_PROBE_NAME);
+	int err = nfacct_request(NFNL_MSG_ACCT_GET, 0, NFACCT_PROBE_NAME, NULL);
 
 	if (err && err != -ENOENT) {
 		PLOG_I(2, "nfacct is not available, nfacct based metrics won't be available",
@@ -415,9 +438,9 @@ int proxy_node_nfacct_ensure(const char *name)
 		return -EINVAL;
 	if (strlen(name) >= NFACCT_NAME_MAX)
 		return -ENAMETOOLONG;
-	err = nfacct_request(NFNL_MSG_ACCT_GET, 0, name);
+	err = nfacct_request(NFNL_MSG_ACCT_GET, 0, name, NULL);
 	if (err == -ENOENT) {
-		err = nfacct_request(NFNL_MSG_ACCT_NEW, NLM_F_CREATE, name);
+		err = nfacct_request(NFNL_MSG_ACCT_NEW, NLM_F_CREATE, name, NULL);
 		/* EBUSY: someone created it in between */
 		if (err == -EBUSY)
 			err = 0;
@@ -426,4 +449,20 @@ int proxy_node_nfacct_ensure(const char *name)
 		PLOG_E("Failed to ensure nfacct counter", "name=\"%s\" err=\"%s\"", name,
 		       strerror(-err));
 	return err;
+}
+
+int proxy_node_nfacct_read(const char *name, uint64_t *packets)
+{
+	struct nfacct_answer ans = { 0 };
+	int err;
+
+	if (!name || strlen(name) >= NFACCT_NAME_MAX)
+		return -EINVAL;
+	err = nfacct_request(NFNL_MSG_ACCT_GET, 0, name, &ans);
+	if (err)
+		return err;
+	if (!ans.seen)
+		return -EPROTO;
+	*packets = ans.packets;
+	return 0;
 }

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proxy/compiler.h"
 #include "proxy/config.h"
@@ -49,5 +50,9 @@ bool proxy_node_nfacct_available(void);
 
 /* Create the nfacct counter @name if missing. Returns 0 or a negative errno. */
 int proxy_node_nfacct_ensure(const char *name) PROXY_MUST_CHECK;
+
+/* The packet count of nfacct counter @name. Synchronous (one netlink round
+ * trip, microseconds). Returns 0, -ENOENT or another negative errno. */
+int proxy_node_nfacct_read(const char *name, uint64_t *packets) PROXY_MUST_CHECK;
 
 #endif /* PROXY_NODE_H */

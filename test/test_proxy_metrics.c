@@ -548,6 +548,38 @@ static void render_without_families_keeps_only_unlabelled_metrics(void **state)
 	free(text);
 }
 
+static int fake_nfacct(void *arg, const char *name, uint64_t *packets)
+{
+	(void)arg;
+	if (strcmp(name, "ct_state_invalid_dropped_pkts") == 0) {
+		*packets = 7;
+		return 0;
+	}
+	return -ENOENT; /* the localhost counter cannot be read */
+}
+
+/* Upstream's nfacct collector: read at each scrape, no labels, left out
+ * when the rules use no counters or one cannot be read. */
+static void render_nfacct_counters_as_upstream(void **state)
+{
+	struct proxy_metrics m;
+	char *text;
+
+	(void)state;
+	proxy_metrics_init(&m);
+	text = render(&m);
+	assert_null(strstr(text, "kubeproxy_iptables_"));
+	free(text);
+	m.nfacct_read = fake_nfacct;
+	text = render(&m);
+	assert_line(text,
+		    "# TYPE kubeproxy_iptables_ct_state_invalid_dropped_packets_total counter");
+	assert_line(text, "kubeproxy_iptables_ct_state_invalid_dropped_packets_total 7");
+	assert_null(strstr(text, "kubeproxy_iptables_localhost_nodeports_accepted_packets_total"));
+	assert_valid(text);
+	free(text);
+}
+
 static void render_both_families_sorts_series_by_label(void **state)
 {
 	struct proxy_metrics m;
@@ -840,6 +872,7 @@ int main(void)
 		cmocka_unit_test(render_has_upstream_names_help_and_types),
 		cmocka_unit_test(render_writes_values_labels_and_histograms),
 		cmocka_unit_test(render_without_families_keeps_only_unlabelled_metrics),
+		cmocka_unit_test(render_nfacct_counters_as_upstream),
 		cmocka_unit_test(render_both_families_sorts_series_by_label),
 		cmocka_unit_test(render_reports_a_full_buffer),
 		cmocka_unit_test_setup_teardown(metricsd_serves_metrics_text, msetup, mteardown),

@@ -602,3 +602,31 @@ def test_tree_layout_follows_changes_and_switches_back(ns, api, backend):
     nat = kube_chains(save(ns, backend))["nat"]
     assert not [c for c in nat if c.startswith("KUBE-CIP-")], sorted(nat)
     assert d.stop() == 0
+
+
+def test_nfacct_counters_are_exported_as_upstream(ns, api):
+    """kubeproxy_iptables_ct_state_invalid_dropped_packets_total and
+    ..._localhost_nodeports_accepted_packets_total come from the kernel's nfacct
+    counters the rules count into: a connection to a NodePort on 127.0.0.1
+    raises the second."""
+    d = Daemon(ns, api, "nft")
+    synced(d, full=True)
+    names = ("kubeproxy_iptables_ct_state_invalid_dropped_packets_total",
+             "kubeproxy_iptables_localhost_nodeports_accepted_packets_total")
+
+    def values():
+        metrics = d.http(10249, "/metrics")[2]
+        out = {}
+        for n in names:
+            m = re.search(r"^%s (\d+)$" % n, metrics, re.M)
+            assert m, "%s missing from /metrics:\n%s" % (n, metrics[:3000])
+            out[n] = int(m.group(1))
+        return out
+    before = values()
+    nat = kube_chains(save(ns, "nft"))["nat"]["KUBE-NODEPORTS"]
+    assert any("localhost_nps_accepted_pkts" in r and "--dport 30080" in r for r in nat), nat
+    # default/web's NodePort on loopback, from the node itself (no need to succeed)
+    ns.run(["curl", "-s", "-m", "1", "-o", "/dev/null", "http://127.0.0.1:30080/"], check=False)
+    after = values()
+    assert after[names[1]] > before[names[1]], (before, after)
+    assert after[names[0]] >= before[names[0]]
