@@ -403,6 +403,12 @@ static int parse(struct canon *c)
 			}
 			if (!nv)
 				return -EINVAL;
+			/* "-d 0.0.0.0/0" matches everything: iptables-save leaves it out */
+			if (!neg && (b == BASE_S || b == BASE_D) &&
+			    (strcmp(nv, "0.0.0.0/0") == 0 || strcmp(nv, "::/0") == 0)) {
+				i += 2;
+				continue;
+			}
 			c->base[b] = arena_printf(c, "%s%s %s", neg ? "! " : "", base_flag[b], nv);
 			if (!c->base[b])
 				return -E2BIG;

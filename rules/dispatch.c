@@ -207,8 +207,13 @@ static void jump_line(struct rules_buf *b, const char *from, const struct rules_
 	char s[80];
 
 	rules_prefix_str(p, s, sizeof(s));
-	rules_buf_printf(b, "-A %s -m comment --comment \"service IPs in %s\" -d %s -j %s\n", from,
-			 s, s, to);
+	if (!p->len) /* everything: no -d (iptables would drop "-d 0.0.0.0/0" anyway) */
+		rules_buf_printf(b, "-A %s -m comment --comment \"service IPs in %s\" -j %s\n",
+				 from, s, to);
+	else
+		rules_buf_printf(b,
+				 "-A %s -m comment --comment \"service IPs in %s\" -d %s -j %s\n",
+				 from, s, s, to);
 }
 
 struct child {

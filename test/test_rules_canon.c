@@ -71,6 +71,9 @@ static const struct pair equal[] = {
 	  "connections\" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP" },
 	/* a host address written with its host bits set comes back masked */
 	{ "-s 10.1.2.3/8 -j ACCEPT", "-s 10.0.0.0/8 -j ACCEPT" },
+	/* "anywhere" is not printed back */
+	{ "-m comment --comment x -d 0.0.0.0/0 -j A", "-m comment --comment \"x\" -j A" },
+	{ "-d ::/0 -j A", "-j A" },
 	/* a rule without a target (KUBE-FW's last rule) */
 	{ "-m comment --comment \"other traffic to a will be dropped by KUBE-PROXY-FIREWALL\"",
 	  "-m comment --comment \"other traffic to a will be dropped by KUBE-PROXY-FIREWALL\"" },
@@ -83,6 +86,7 @@ static const struct pair unequal[] = {
 	{ "-d 10.96.0.38 -j A", "-d 10.96.0.39 -j A" },
 	{ "-d 10.96.0.0/16 -j A", "-d 10.96.0.0/24 -j A" },
 	{ "-d 10.96.0.38 -j A", "! -d 10.96.0.38 -j A" },
+	{ "-d 0.0.0.0/0 -j A", "! -d 0.0.0.0/0 -j A" },
 	{ "-m tcp -p tcp --dport 80 -j A", "-m tcp -p tcp --dport 81 -j A" },
 	{ "-m tcp -p tcp --dport 80 -j A", "-m udp -p udp --dport 80 -j A" },
 	{ "-m comment --comment a -j A", "-m comment --comment b -j A" },
