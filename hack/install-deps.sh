@@ -11,8 +11,15 @@ libhttp-parser-dev libnetfilter-conntrack-dev libmnl-dev
 iptables conntrack nfacct iproute2 procps psmisc curl openssl
 libcmocka-dev clang libclang-rt-14-dev clang-format valgrind
 python3-pytest python3-kubernetes python3-yaml
+nodejs strace
 hyperfine time
 "
+# kubectl checks the test API server (test/apiserver, test/deploy): Debian's
+# kubernetes-client where no kubectl is installed already (another package
+# providing /usr/bin/kubectl would conflict with it)
+if ! command -v kubectl >/dev/null 2>&1; then
+	PKGS="$PKGS kubernetes-client"
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	SUDO=sudo
