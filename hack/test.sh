@@ -43,7 +43,11 @@ example_dump() {
 
 informer_live() {
 	make -s BUILD=build/asan CFLAGS="$ASAN_CFLAGS" LDFLAGS="$ASAN_LDFLAGS" \
-		build/asan/test/tools/informer-dump && $PY -m pytest -q test/informer
+		build/asan/test/tools/informer-dump && $PY -m pytest -q test/informer &&
+	# and the churn once more under valgrind (leaks ASan's LeakSanitizer cannot see)
+	make -s BUILD=build/valgrind CFLAGS="-O1 -g" build/valgrind/test/tools/informer-dump &&
+	INFORMER_VALGRIND=1 INFORMER_CHURN=1000 $PY -m pytest -q test/informer/test_informer_live.py \
+		-k churn
 }
 
 run "build (release)" make -s
