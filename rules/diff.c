@@ -152,14 +152,20 @@ static int cmp_chain(const void *a, const void *b)
 	return strcmp(((const struct rec_chain *)a)->name, ((const struct rec_chain *)b)->name);
 }
 
-static const struct rec_chain *find_chain(const struct rec_port *p, const char *name)
+/* @name in @v (@n entries sorted by name), or NULL. */
+static const struct rec_chain *find_rec_chain(const struct rec_chain *v, size_t n, const char *name)
 {
 	struct rec_chain key;
 
-	if (!p || !p->n_chains)
+	if (!n)
 		return NULL;
 	snprintf(key.name, sizeof(key.name), "%s", name);
-	return bsearch(&key, p->chains, p->n_chains, sizeof(key), cmp_chain);
+	return bsearch(&key, v, n, sizeof(key), cmp_chain);
+}
+
+static const struct rec_chain *find_chain(const struct rec_port *p, const char *name)
+{
+	return p ? find_rec_chain(p->chains, p->n_chains, name) : NULL;
 }
 
 /* Everything in the options that changes rule text of every port. */
@@ -345,22 +351,28 @@ static void add_txn(struct builder *b, struct rules_buf *text)
 	t->text = rules_buf_take(text, &t->len);
 }
 
-/* Close the current block of own chains as a nat transaction of its own. */
-static void flush_own_block(struct builder *b)
+/* Close a block of chains (@decls, @rules) as a nat transaction of its own. */
+static void flush_block(struct builder *b, struct rules_buf *decls, struct rules_buf *rules)
 {
 	struct rules_buf txn;
 
-	if (!b->own_decls.len)
+	if (!decls->len)
 		return;
 	rules_buf_init(&txn, 0);
 	rules_buf_adds(&txn, "*nat\n");
-	rules_buf_add(&txn, b->own_decls.data, b->own_decls.len);
-	rules_buf_add(&txn, b->own_rules.data, b->own_rules.len);
+	rules_buf_add(&txn, decls->data, decls->len);
+	rules_buf_add(&txn, rules->data, rules->len);
 	rules_buf_adds(&txn, "COMMIT\n");
 	add_txn(b, &txn);
 	rules_buf_cleanup(&txn);
-	rules_buf_reset(&b->own_decls);
-	rules_buf_reset(&b->own_rules);
+	rules_buf_reset(decls);
+	rules_buf_reset(rules);
+}
+
+/* Close the current block of own chains as a nat transaction of its own. */
+static void flush_own_block(struct builder *b)
+{
+	flush_block(b, &b->own_decls, &b->own_rules);
 	b->own_ports = 0;
 }
 
@@ -656,30 +668,7 @@ out:
 
 static const struct rec_chain *find_tchain(const struct rec_tree *t, const char *name)
 {
-	struct rec_chain key;
-
-	if (!t->n_chains)
-		return NULL;
-	snprintf(key.name, sizeof(key.name), "%s", name);
-	return bsearch(&key, t->chains, t->n_chains, sizeof(key), cmp_chain);
-}
-
-/* Close the current block of tree chains as a nat transaction of its own. */
-static void flush_tree_block(struct builder *b)
-{
-	struct rules_buf txn;
-
-	if (!b->tree_decls.len)
-		return;
-	rules_buf_init(&txn, 0);
-	rules_buf_adds(&txn, "*nat\n");
-	rules_buf_add(&txn, b->tree_decls.data, b->tree_decls.len);
-	rules_buf_add(&txn, b->tree_rules.data, b->tree_rules.len);
-	rules_buf_adds(&txn, "COMMIT\n");
-	add_txn(b, &txn);
-	rules_buf_cleanup(&txn);
-	rules_buf_reset(&b->tree_decls);
-	rules_buf_reset(&b->tree_rules);
+	return find_rec_chain(t->chains, t->n_chains, name);
 }
 
 /*
@@ -742,12 +731,12 @@ static void plan_tree(struct builder *b, const struct rules_rec *r)
 		st->rules_written[1] += c->n_rules;
 		block += c->n_rules;
 		if (b->po->txn_max_ports && block >= TREE_TXN_RULES) {
-			flush_tree_block(b);
+			flush_block(b, &b->tree_decls, &b->tree_rules);
 			block = 0;
 		}
 	}
 	if (b->po->txn_max_ports)
-		flush_tree_block(b);
+		flush_block(b, &b->tree_decls, &b->tree_rules);
 	qsort(p->tree.chains, p->tree.n_chains, sizeof(*p->tree.chains), cmp_chain);
 	/* chains of the old tree that the new one does not have */
 	if (!b->full)
