@@ -43,11 +43,11 @@ struct rec_port {
 
 /* The dispatch tree as written (tree layout). */
 struct rec_tree {
-	bool on;
 	struct rec_chain *chains; /* sorted by name */
 	size_t n_chains;
-	uint64_t head_hash; /* of KUBE-SERVICES' jumps to the roots */
-	size_t rules;	    /* rules in the tree chains and the head */
+	uint64_t head_hash; /* of the top-level chain's jumps into the tree */
+	size_t n_head;
+	size_t rules; /* rules in the tree chains and the head */
 };
 
 struct rules_rec {
@@ -57,8 +57,9 @@ struct rules_rec {
 	bool large_cluster;
 	struct rec_port *ports; /* sorted like rules_state.ports */
 	size_t n_ports;
-	size_t fixed_rules[2]; /* filter, nat rules outside the ports */
-	struct rec_tree tree;
+	size_t fixed_rules[2];			 /* filter, nat rules outside the ports */
+	bool tree_on;				 /* the tree layout */
+	struct rec_tree tree[RULES_SLOT__COUNT]; /* per dispatch slot (rules__dispatch_prefix) */
 };
 
 /* A port of the plan: either kept from the record or newly rendered. */
@@ -80,7 +81,8 @@ struct rules_plan {
 	struct plan_port *ports;
 	size_t n_ports;
 	size_t fixed_rules[2];
-	struct rec_tree tree;
+	bool tree_on;
+	struct rec_tree tree[RULES_SLOT__COUNT];
 };
 
 #define fnv1a	 rules_fnv1a
@@ -121,10 +123,13 @@ static void rec_clear_ports(struct rules_rec *r)
 
 void rules_rec_free(struct rules_rec *r)
 {
+	int i;
+
 	if (!r)
 		return;
 	rec_clear_ports(r);
-	free(r->tree.chains);
+	for (i = 0; i < RULES_SLOT__COUNT; i++)
+		free(r->tree[i].chains);
 	free(r);
 }
 
@@ -208,20 +213,20 @@ struct builder {
 	size_t own_ports; /* ports with chains in the current block */
 	size_t cap_txns;
 
-	/* stale chains to flush and delete */
-	char **stale;
-	size_t n_stale;
-	size_t cap_stale;
+	/* stale chains to flush and delete, per table ([0] filter, [1] nat) */
+	char **stale[2];
+	size_t n_stale[2];
+	size_t cap_stale[2];
 
 	/* every own chain wanted (full plans: to find stale kernel chains) */
 	const char **wanted;
 	size_t n_wanted;
 	size_t cap_wanted;
 
-	/* tree layout: the tree, and its chains to write in the final txn */
-	struct rules_dispatch tree;
-	struct rules_buf tree_decls;
-	struct rules_buf tree_rules;
+	/* tree layout: the trees, and their chains to write: [0] filter, [1] nat */
+	struct rules_dispatch tree[RULES_SLOT__COUNT];
+	struct rules_buf tree_decls[2];
+	struct rules_buf tree_rules[2];
 	int err;
 };
 
@@ -287,25 +292,31 @@ static bool write_chain(struct builder *b, const char *table, const char *chain,
 	return true;
 }
 
-static void add_stale(struct builder *b, const char *name)
+static void add_stale_in(struct builder *b, int tbl, const char *name)
 {
-	if (b->n_stale == b->cap_stale) {
-		size_t cap = b->cap_stale ? b->cap_stale * 2 : 32;
-		char **p = realloc(b->stale, cap * sizeof(*p));
+	if (b->n_stale[tbl] == b->cap_stale[tbl]) {
+		size_t cap = b->cap_stale[tbl] ? b->cap_stale[tbl] * 2 : 32;
+		char **p = realloc(b->stale[tbl], cap * sizeof(*p));
 
 		if (!p) {
 			set_err(b, -ENOMEM);
 			return;
 		}
-		b->stale = p;
-		b->cap_stale = cap;
+		b->stale[tbl] = p;
+		b->cap_stale[tbl] = cap;
 	}
-	b->stale[b->n_stale] = strdup(name);
-	if (!b->stale[b->n_stale]) {
+	b->stale[tbl][b->n_stale[tbl]] = strdup(name);
+	if (!b->stale[tbl][b->n_stale[tbl]]) {
 		set_err(b, -ENOMEM);
 		return;
 	}
-	b->n_stale++;
+	b->n_stale[tbl]++;
+}
+
+/* A stale nat chain (service chains are all nat). */
+static void add_stale(struct builder *b, const char *name)
+{
+	add_stale_in(b, 1, name);
 }
 
 static void add_wanted(struct builder *b, const char *name)
@@ -502,40 +513,47 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Full plans: service chains in the kernel or the record that are not wanted. */
+static bool wanted(const struct builder *b, const char *name)
+{
+	return b->n_wanted && bsearch(&name, b->wanted, b->n_wanted, sizeof(char *), cmp_str);
+}
+
+/* Full plans: service and dispatch chains in the kernel or the record that are not wanted. */
 static void find_stale_full(struct builder *b, const struct rules_rec *r)
 {
+	static const char *const tables[2] = { "filter", "nat" };
 	const struct rules_saved_table *t;
 	size_t i, k;
+	int tbl, sl;
 
 	if (b->n_wanted)
 		qsort(b->wanted, b->n_wanted, sizeof(*b->wanted), cmp_str);
-	t = b->po->kernel ? rules_saved_table(b->po->kernel, "nat") : NULL;
-	for (i = 0; t && i < t->n_chains; i++) {
-		const char *name = t->chains[i].name;
+	if (b->po->kernel) {
+		/* the kernel's lists include whatever the record has */
+		for (tbl = 0; tbl < 2; tbl++) {
+			t = rules_saved_table(b->po->kernel, tables[tbl]);
+			for (i = 0; t && i < t->n_chains; i++) {
+				const char *name = t->chains[i].name;
 
-		if ((rules_chain_is_service(name) || rules_chain_is_dispatch(name)) &&
-		    (!b->n_wanted ||
-		     !bsearch(&name, b->wanted, b->n_wanted, sizeof(char *), cmp_str)))
-			add_stale(b, name);
-	}
-	if (t)
-		return; /* the kernel's list includes whatever the record has */
-	for (i = 0; i < r->tree.n_chains; i++) {
-		const char *name = r->tree.chains[i].name;
-
-		if (!b->n_wanted ||
-		    !bsearch(&name, b->wanted, b->n_wanted, sizeof(char *), cmp_str))
-			add_stale(b, name);
+				if (((tbl == 1 && rules_chain_is_service(name)) ||
+				     rules_chain_is_dispatch(name)) &&
+				    !wanted(b, name))
+					add_stale_in(b, tbl, name);
+			}
+		}
+		return;
 	}
 	for (i = 0; i < r->n_ports; i++)
-		for (k = 0; k < r->ports[i].n_chains; k++) {
-			const char *name = r->ports[i].chains[k].name;
-
-			if (!b->n_wanted ||
-			    !bsearch(&name, b->wanted, b->n_wanted, sizeof(char *), cmp_str))
-				add_stale(b, name);
-		}
+		for (k = 0; k < r->ports[i].n_chains; k++)
+			if (!wanted(b, r->ports[i].chains[k].name))
+				add_stale(b, r->ports[i].chains[k].name);
+	for (sl = 0; sl < RULES_SLOT__COUNT; sl++)
+		for (i = 0; i < r->tree[sl].n_chains; i++)
+			if (!wanted(b, r->tree[sl].chains[i].name))
+				add_stale_in(b,
+					     strcmp(rules_slot_table((enum rules_slot)sl), "nat") ==
+						     0,
+					     r->tree[sl].chains[i].name);
 }
 
 /* ---- dispatch chains -------------------------------------------------- */
@@ -672,98 +690,108 @@ static const struct rec_chain *find_tchain(const struct rec_tree *t, const char 
 }
 
 /*
- * Build the tree from every port's KUBE-SERVICES rules and queue the chains
- * that changed, children before parents: in split plans in transactions of
- * their own after the ports' chains (each only jumps to chains that exist by
- * then), otherwise in the final transaction. Chains no longer in the tree are
- * stale (deleted in the final transaction, after KUBE-SERVICES and their
- * parents stopped jumping to them).
+ * Build slot @sl's tree from every port's rules in that slot and queue the
+ * chains that changed, children before parents: nat's in split plans in
+ * transactions of their own after the ports' chains (each only jumps to
+ * chains that exist by then), otherwise (and filter's always) in the final
+ * transaction. Chains no longer in the tree are stale (deleted in the final
+ * transaction, after the top-level chain and their parents stopped jumping to
+ * them).
  */
-static void plan_tree(struct builder *b, const struct rules_rec *r)
+static void plan_tree(struct builder *b, const struct rules_rec *r, enum rules_slot sl)
 {
 	struct rules_plan *p = b->plan;
 	struct rules_plan_stats *st = &p->stats;
+	struct rules_dispatch *t = &b->tree[sl];
+	struct rec_tree *pt = &p->tree[sl];
+	const struct rec_tree *rt = &r->tree[sl];
+	int tbl = strcmp(rules_slot_table(sl), "nat") == 0;
 	struct rules_buf lines;
 	size_t i, block = 0;
 	int err;
 
 	rules_buf_init(&lines, 0);
 	for (i = 0; i < p->n_ports; i++)
-		rules_buf_add(&lines, plan_rec(p, i)->slot[RULES_SLOT_NAT_SERVICES],
-			      plan_rec(p, i)->slot_len[RULES_SLOT_NAT_SERVICES]);
-	err = lines.err ? lines.err
-			: rules__dispatch_lines(&b->ctx, lines.data, lines.len, &b->tree);
+		rules_buf_add(&lines, plan_rec(p, i)->slot[sl], plan_rec(p, i)->slot_len[sl]);
+	err = lines.err ? lines.err : rules__dispatch_lines(&b->ctx, sl, lines.data, lines.len, t);
 	rules_buf_cleanup(&lines);
 	if (err) {
 		set_err(b, err);
 		return;
 	}
-	p->tree.chains = calloc(b->tree.n_chains ? b->tree.n_chains : 1, sizeof(*p->tree.chains));
-	if (!p->tree.chains) {
+	pt->chains = calloc(t->n_chains ? t->n_chains : 1, sizeof(*pt->chains));
+	if (!pt->chains) {
 		set_err(b, -ENOMEM);
 		return;
 	}
-	p->tree.n_chains = b->tree.n_chains;
-	p->tree.head_hash = fnv1a(FNV_INIT, b->tree.head.data, b->tree.head.len);
-	p->tree.rules = b->tree.n_head;
-	st->dispatch_chains = b->tree.n_chains;
-	st->dispatch_max_walk = b->tree.max_walk;
-	for (i = 0; i < b->tree.n_chains; i++) {
-		const struct rules_dispatch_chain *c = &b->tree.chains[i];
-		const char *text = b->tree.text.data + c->off;
+	pt->n_chains = t->n_chains;
+	pt->head_hash = fnv1a(FNV_INIT, t->head.data, t->head.len);
+	pt->n_head = t->n_head;
+	pt->rules = t->n_head;
+	st->dispatch_chains += t->n_chains;
+	if (sl == RULES_SLOT_NAT_SERVICES)
+		st->dispatch_max_walk = t->max_walk;
+	for (i = 0; i < t->n_chains; i++) {
+		const struct rules_dispatch_chain *c = &t->chains[i];
+		const char *text = t->text.data + c->off;
 		uint64_t h = fnv1a(FNV_INIT, text, c->len);
-		const struct rec_chain *oc = b->full ? NULL : find_tchain(&r->tree, c->name);
+		const struct rec_chain *oc = b->full ? NULL : find_tchain(rt, c->name);
 
-		memcpy(p->tree.chains[i].name, c->name, sizeof(c->name));
-		p->tree.chains[i].hash = h;
-		p->tree.rules += c->n_rules;
+		memcpy(pt->chains[i].name, c->name, sizeof(c->name));
+		pt->chains[i].hash = h;
+		pt->rules += c->n_rules;
 		if (b->full)
-			add_wanted(b, p->tree.chains[i].name);
+			add_wanted(b, pt->chains[i].name);
 		if (oc && oc->hash == h) {
 			st->chains_skipped++;
 			continue;
 		}
-		if (!write_chain(b, "nat", c->name, text, c->len, &b->tree_decls, &b->tree_rules)) {
+		if (!write_chain(b, rules_slot_table(sl), c->name, text, c->len,
+				 &b->tree_decls[tbl], &b->tree_rules[tbl])) {
 			st->chains_skipped++;
 			continue;
 		}
 		st->chains_written++;
-		st->rules_written[1] += c->n_rules;
+		st->rules_written[tbl] += c->n_rules;
 		block += c->n_rules;
-		if (b->po->txn_max_ports && block >= TREE_TXN_RULES) {
-			flush_block(b, &b->tree_decls, &b->tree_rules);
+		if (tbl == 1 && b->po->txn_max_ports && block >= TREE_TXN_RULES) {
+			flush_block(b, &b->tree_decls[1], &b->tree_rules[1]);
 			block = 0;
 		}
 	}
-	if (b->po->txn_max_ports)
-		flush_block(b, &b->tree_decls, &b->tree_rules);
-	qsort(p->tree.chains, p->tree.n_chains, sizeof(*p->tree.chains), cmp_chain);
+	if (tbl == 1 && b->po->txn_max_ports)
+		flush_block(b, &b->tree_decls[1], &b->tree_rules[1]);
+	qsort(pt->chains, pt->n_chains, sizeof(*pt->chains), cmp_chain);
 	/* chains of the old tree that the new one does not have */
 	if (!b->full)
-		for (i = 0; i < r->tree.n_chains; i++)
-			if (!find_tchain(&p->tree, r->tree.chains[i].name))
-				add_stale(b, r->tree.chains[i].name);
+		for (i = 0; i < rt->n_chains; i++)
+			if (!find_tchain(pt, rt->chains[i].name))
+				add_stale_in(b, tbl, rt->chains[i].name);
 }
 
-/* KUBE-SERVICES in the tree layout: the root jumps, then the NodePort jump. */
-static void plan_tree_services(struct builder *b, const struct rules_rec *r, const char *trailer,
-			       size_t trailer_len, size_t n_trailer, struct rules_buf *decls,
-			       struct rules_buf *rules)
+/* The top-level chain of a tree slot: the root jumps (then, for nat
+ * KUBE-SERVICES, @trailer: the NodePort jump). */
+static void plan_tree_top(struct builder *b, const struct rules_rec *r, enum rules_slot sl,
+			  const char *trailer, size_t trailer_len, size_t n_trailer,
+			  struct rules_buf *decls, struct rules_buf *rules)
 {
 	struct rules_plan *p = b->plan;
+	const struct rules_dispatch *t = &b->tree[sl];
+	int tbl = strcmp(rules_slot_table(sl), "nat") == 0;
 	struct rules_buf all;
 
-	p->stats.rules_total[1] += b->tree.n_head + n_trailer;
+	p->stats.rules_total[tbl] += t->n_head + n_trailer;
 	/* the ports' rules are in the tree: only the roots can change it */
-	if (!b->full && r->tree.on && r->tree.head_hash == p->tree.head_hash)
+	if (!b->full && r->tree_on && r->tree[sl].head_hash == p->tree[sl].head_hash)
 		return;
 	rules_buf_init(&all, 0);
-	rules_buf_add(&all, b->tree.head.data, b->tree.head.len);
+	rules_buf_add(&all, t->head.data, t->head.len);
 	rules_buf_add(&all, trailer, trailer_len);
 	if (all.err) {
 		set_err(b, all.err);
-	} else if (write_chain(b, "nat", "KUBE-SERVICES", all.data, all.len, decls, rules)) {
-		p->stats.rules_written[1] += b->tree.n_head + n_trailer;
+	} else if (write_chain(b, rules_slot_table(sl), rules_slot_chain(sl), all.data, all.len,
+			       decls, rules)) {
+		p->stats.rules_written[tbl] += t->n_head + n_trailer;
 		p->stats.dispatch_rewrites++;
 	}
 	rules_buf_cleanup(&all);
@@ -969,10 +997,24 @@ static void final_filter(struct builder *b, const struct rules_rec *r, struct ru
 		if (b->po->canary)
 			canary(b, "filter", &p[F_CANARY].decl, &p[F_CANARY].rules);
 	}
-	for (i = 0; i < sizeof(fslots) / sizeof(fslots[0]); i++)
-		plan_slot(b, r, fslots[i], NULL, 0, 0, &p[fpiece[i]].decl, &p[fpiece[i]].rules);
+	for (i = 0; i < sizeof(fslots) / sizeof(fslots[0]); i++) {
+		enum rules_slot sl = (enum rules_slot)fslots[i];
+
+		if (b->ctx.tree && rules__dispatch_prefix(sl))
+			plan_tree_top(b, r, sl, NULL, 0, 0, &p[fpiece[i]].decl,
+				      &p[fpiece[i]].rules);
+		else
+			plan_slot(b, r, sl, NULL, 0, 0, &p[fpiece[i]].decl, &p[fpiece[i]].rules);
+	}
 	pieces_out(b, p, decl_order, F__N, true, &decls);
 	pieces_out(b, p, rule_order, F__N, false, &rules);
+	rules_buf_add(&decls, b->tree_decls[0].data, b->tree_decls[0].len);
+	rules_buf_add(&rules, b->tree_rules[0].data, b->tree_rules[0].len);
+	/* after the rules that jumped to them are gone: flush, then delete */
+	for (i = 0; i < b->n_stale[0]; i++) {
+		rules__chain_line(&decls, b->stale[0][i]);
+		rules_buf_printf(&rules, "-X %s\n", b->stale[0][i]);
+	}
 	if (b->full && b->po->kernel)
 		ensure_jumps(b->po->kernel, "filter", &rules);
 	if (decls.len || rules.len) {
@@ -1020,8 +1062,8 @@ static void final_nat(struct builder *b, const struct rules_rec *r, struct rules
 		b->plan->stats.rules_written[1] += written;
 	}
 	if (b->ctx.tree)
-		plan_tree_services(b, r, trailer.data, trailer.len, n_trailer, &p[N_SVC].decl,
-				   &p[N_SVC].rules);
+		plan_tree_top(b, r, RULES_SLOT_NAT_SERVICES, trailer.data, trailer.len, n_trailer,
+			      &p[N_SVC].decl, &p[N_SVC].rules);
 	else
 		plan_slot(b, r, RULES_SLOT_NAT_SERVICES, trailer.data, trailer.len, n_trailer,
 			  &p[N_SVC].decl, &p[N_SVC].rules);
@@ -1030,16 +1072,16 @@ static void final_nat(struct builder *b, const struct rules_rec *r, struct rules
 	pieces_out(b, p, rule_order, N__N, false, &rules);
 	if (own_decls)
 		rules_buf_add(&decls, own_decls->data, own_decls->len);
-	rules_buf_add(&decls, b->tree_decls.data, b->tree_decls.len);
+	rules_buf_add(&decls, b->tree_decls[1].data, b->tree_decls[1].len);
 	if (own_rules)
 		rules_buf_add(&rules, own_rules->data, own_rules->len);
-	rules_buf_add(&rules, b->tree_rules.data, b->tree_rules.len);
+	rules_buf_add(&rules, b->tree_rules[1].data, b->tree_rules[1].len);
 	/* after the rules that jumped to them are gone: flush, then delete */
-	for (i = 0; i < b->n_stale; i++) {
-		rules__chain_line(&decls, b->stale[i]);
-		rules_buf_printf(&rules, "-X %s\n", b->stale[i]);
+	for (i = 0; i < b->n_stale[1]; i++) {
+		rules__chain_line(&decls, b->stale[1][i]);
+		rules_buf_printf(&rules, "-X %s\n", b->stale[1][i]);
 	}
-	b->plan->stats.chains_deleted = b->n_stale;
+	b->plan->stats.chains_deleted = b->n_stale[0] + b->n_stale[1];
 	if (b->full && b->po->kernel)
 		ensure_jumps(b->po->kernel, "nat", &rules);
 	if (decls.len || rules.len) {
@@ -1061,6 +1103,7 @@ static void final_txn(struct builder *b, const struct rules_rec *r, bool with_ow
 {
 	struct rules_buf txn;
 	size_t i;
+	int k;
 
 	rules_buf_init(&txn, 0);
 	final_filter(b, r, &txn);
@@ -1075,8 +1118,11 @@ static void final_txn(struct builder *b, const struct rules_rec *r, bool with_ow
 	add_txn(b, &txn);
 	rules_buf_cleanup(&txn);
 
-	if (b->plan->tree.rules)
-		b->plan->stats.rules_total[1] += b->plan->tree.rules - b->tree.n_head;
+	for (k = 0; k < RULES_SLOT__COUNT; k++)
+		if (b->plan->tree[k].rules)
+			b->plan->stats.rules_total[strcmp(rules_slot_table((enum rules_slot)k),
+							  "nat") == 0] +=
+				b->plan->tree[k].rules - b->plan->tree[k].n_head;
 	for (i = 0; i < b->plan->n_ports; i++) {
 		const struct rec_port *p = plan_rec(b->plan, i);
 
@@ -1092,7 +1138,7 @@ int rules_rec_plan(const struct rules_rec *r, const struct rules_state *st,
 {
 	struct builder b;
 	struct rules_plan *p;
-	size_t i;
+	size_t i, k;
 	int err;
 
 	p = calloc(1, sizeof(*p));
@@ -1105,12 +1151,12 @@ int rules_rec_plan(const struct rules_rec *r, const struct rules_state *st,
 	p->family = st->family;
 	p->opts_hash = opts_hash(&b.ctx);
 	p->large_cluster = b.ctx.large_cluster;
-	p->tree.on = b.ctx.tree;
+	p->tree_on = b.ctx.tree;
 	/* a change of layout is a full plan: KUBE-SERVICES is rewritten whole in
 	 * the last transaction, after the chains of the new layout exist */
 	b.full = po->full || !r->valid || r->opts_hash != p->opts_hash ||
 		 r->large_cluster != p->large_cluster || r->family != st->family ||
-		 r->tree.on != p->tree.on;
+		 r->tree_on != p->tree_on;
 	p->stats.full = b.full;
 	p->stats.ports = st->n_ports;
 	rules_port_out_init(&b.po_out);
@@ -1144,27 +1190,36 @@ int rules_rec_plan(const struct rules_rec *r, const struct rules_state *st,
 		rules_buf_cleanup(&line);
 		rules_buf_cleanup(&first);
 	}
-	rules_dispatch_init(&b.tree);
-	rules_buf_init(&b.tree_decls, 0);
-	rules_buf_init(&b.tree_rules, 0);
+	for (i = 0; i < RULES_SLOT__COUNT; i++)
+		rules_dispatch_init(&b.tree[i]);
+	for (i = 0; i < 2; i++) {
+		rules_buf_init(&b.tree_decls[i], 0);
+		rules_buf_init(&b.tree_rules[i], 0);
+	}
 	walk_ports(&b, r, st);
-	if (b.ctx.tree && !b.err)
-		plan_tree(&b, r);
+	for (i = 0; b.ctx.tree && !b.err && i < RULES_SLOT__COUNT; i++)
+		if (rules__dispatch_prefix((enum rules_slot)i))
+			plan_tree(&b, r, (enum rules_slot)i);
 	if (b.full && !b.err)
 		find_stale_full(&b, r);
 	if (!b.err)
 		final_txn(&b, r, po->txn_max_ports == 0);
 	err = b.err;
 
-	for (i = 0; i < b.n_stale; i++)
-		free(b.stale[i]);
-	free(b.stale);
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < b.n_stale[k]; i++)
+			free(b.stale[k][i]);
+		free(b.stale[k]);
+	}
 	free(b.wanted);
 	rules_buf_cleanup(&b.own_decls);
 	rules_buf_cleanup(&b.own_rules);
-	rules_buf_cleanup(&b.tree_decls);
-	rules_buf_cleanup(&b.tree_rules);
-	rules_dispatch_cleanup(&b.tree);
+	for (i = 0; i < 2; i++) {
+		rules_buf_cleanup(&b.tree_decls[i]);
+		rules_buf_cleanup(&b.tree_rules[i]);
+	}
+	for (i = 0; i < RULES_SLOT__COUNT; i++)
+		rules_dispatch_cleanup(&b.tree[i]);
 	rules_port_out_cleanup(&b.po_out);
 	if (err) {
 		rules_plan_free(p);
@@ -1215,9 +1270,12 @@ void rules_rec_commit(struct rules_rec *r, struct rules_plan *p)
 	r->large_cluster = p->large_cluster;
 	r->fixed_rules[0] = p->fixed_rules[0];
 	r->fixed_rules[1] = p->fixed_rules[1];
-	free(r->tree.chains);
-	r->tree = p->tree;
-	memset(&p->tree, 0, sizeof(p->tree));
+	for (i = 0; i < RULES_SLOT__COUNT; i++) {
+		free(r->tree[i].chains);
+		r->tree[i] = p->tree[i];
+	}
+	r->tree_on = p->tree_on;
+	memset(p->tree, 0, sizeof(p->tree));
 	r->valid = true;
 	p->n_ports = 0;
 }
@@ -1235,7 +1293,8 @@ void rules_plan_free(struct rules_plan *p)
 		if (!p->ports[i].old)
 			rec_port_cleanup(&p->ports[i].own);
 	free(p->ports);
-	free(p->tree.chains);
+	for (i = 0; i < RULES_SLOT__COUNT; i++)
+		free(p->tree[i].chains);
 	free(p);
 }
 
@@ -1258,6 +1317,8 @@ bool rules_chain_owned(const char *table, const char *chain)
 		list = nat;
 		n = sizeof(nat) / sizeof(nat[0]);
 	} else if (strcmp(table, "filter") == 0) {
+		if (rules_chain_is_dispatch(chain))
+			return true;
 		list = filter;
 		n = sizeof(filter) / sizeof(filter[0]);
 	} else if (strcmp(table, "mangle") == 0) {

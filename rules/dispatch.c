@@ -88,7 +88,15 @@ const char *rules_prefix_str(const struct rules_prefix *p, char *buf, size_t len
 
 bool rules_chain_is_dispatch(const char *name)
 {
-	return strncmp(name, RULES_DISPATCH_CHAIN_PFX, sizeof(RULES_DISPATCH_CHAIN_PFX) - 1) == 0;
+	static const char *const pfx[] = { RULES_DISPATCH_CHAIN_PFX, RULES_DISPATCH_PFX_REJECT,
+					   RULES_DISPATCH_PFX_EXTERNAL,
+					   RULES_DISPATCH_PFX_FIREWALL };
+	size_t i;
+
+	for (i = 0; i < sizeof(pfx) / sizeof(pfx[0]); i++)
+		if (strncmp(name, pfx[i], strlen(pfx[i])) == 0)
+			return true;
+	return false;
 }
 
 /* Longest common prefix of @n addresses (n >= 1), at least @from bits, capped at @bits. */
@@ -107,16 +115,17 @@ static unsigned int common_len(const struct rules_dispatch_entry *e, size_t n, u
 	return len < from ? from : len;
 }
 
-int rules_dispatch_entry_parse(const char *line, size_t len, enum rules_family family, size_t order,
+int rules_dispatch_entry_parse(const char *line, size_t len, const char *chain,
+			       enum rules_family family, size_t order,
 			       struct rules_dispatch_entry *e)
 {
-	static const char pfx[] = "-A KUBE-SERVICES ";
 	const char *d = NULL, *p, *end = line + len;
 	char ip[INET6_ADDRSTRLEN + 8];
-	size_t n;
+	size_t n, cl = strlen(chain);
 
 	memset(e, 0, sizeof(*e));
-	if (len < sizeof(pfx) - 1 || memcmp(line, pfx, sizeof(pfx) - 1) != 0)
+	if (len < cl + 4 || memcmp(line, "-A ", 3) != 0 || memcmp(line + 3, chain, cl) != 0 ||
+	    line[3 + cl] != ' ')
 		return -EINVAL;
 	for (p = line; p + 4 <= end; p++)
 		if (memcmp(p, " -d ", 4) == 0 && (p == line || p[-1] != '!')) {
@@ -134,8 +143,8 @@ int rules_dispatch_entry_parse(const char *line, size_t len, enum rules_family f
 	e->v6 = family == RULES_IPV6;
 	if (inet_pton(e->v6 ? AF_INET6 : AF_INET, ip, e->addr) != 1)
 		return -EINVAL;
-	e->spec = line + sizeof(pfx) - 1;
-	e->spec_len = len - (sizeof(pfx) - 1);
+	e->spec = line + 4 + cl;
+	e->spec_len = len - (4 + cl);
 	e->order = order;
 	return 0;
 }
@@ -190,14 +199,21 @@ static int cmp_entry(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static int chain_name(const struct rules_prefix *p, char *out)
+/* @pfx + the hash of the prefix (nat's key kept as "cip:" + prefix). */
+static int chain_name(const char *pfx, const struct rules_prefix *p, char *out)
 {
-	char s[80], key[96];
+	char s[80], key[112];
+	size_t pl = strlen(pfx);
 
 	rules_prefix_str(p, s, sizeof(s));
-	snprintf(key, sizeof(key), "cip:%s", s);
-	memcpy(out, RULES_DISPATCH_CHAIN_PFX, sizeof(RULES_DISPATCH_CHAIN_PFX) - 1);
-	return rules_chain_hash(key, "", NULL, out + sizeof(RULES_DISPATCH_CHAIN_PFX) - 1);
+	if (strcmp(pfx, RULES_DISPATCH_CHAIN_PFX) == 0)
+		snprintf(key, sizeof(key), "cip:%s", s);
+	else
+		snprintf(key, sizeof(key), "%s%s", pfx, s);
+	if (pl + RULES_HASH_LEN >= RULES_CHAIN_NAME_MAX)
+		return -EINVAL;
+	memcpy(out, pfx, pl);
+	return rules_chain_hash(key, "", NULL, out + pl);
 }
 
 /* "-A <from> -m comment --comment \"cluster IPs in P\" -d P -j <to>\n" */
@@ -227,8 +243,9 @@ struct child {
  * children first. Returns the most rules a packet walks from this chain on,
  * or 0 with d->text.err / -ENOMEM set in *err.
  */
-static unsigned int build_node(struct rules_dispatch *d, const struct rules_prefix *p,
-			       struct rules_dispatch_entry *e, size_t n, size_t leaf_max, int *err)
+static unsigned int build_node(struct rules_dispatch *d, const char *pfx,
+			       const struct rules_prefix *p, struct rules_dispatch_entry *e,
+			       size_t n, size_t leaf_max, int *err)
 {
 	struct rules_dispatch_chain *c;
 	struct child *kids = NULL;
@@ -237,7 +254,7 @@ static unsigned int build_node(struct rules_dispatch *d, const struct rules_pref
 	char name[RULES_CHAIN_NAME_MAX];
 	bool leaf;
 
-	if (chain_name(p, name)) {
+	if (chain_name(pfx, p, name)) {
 		*err = -ENOMEM;
 		return 0;
 	}
@@ -271,12 +288,12 @@ static unsigned int build_node(struct rules_dispatch *d, const struct rules_pref
 			for (j = i + 1;
 			     j < n && rules_prefix_contains(&ch->prefix, e[j].addr, p->v6); j++)
 				;
-			ch->walk = build_node(d, &ch->prefix, e + i, j - i, leaf_max, err);
+			ch->walk = build_node(d, pfx, &ch->prefix, e + i, j - i, leaf_max, err);
 			if (*err) {
 				free(kids);
 				return 0;
 			}
-			if (chain_name(&ch->prefix, ch->name)) {
+			if (chain_name(pfx, &ch->prefix, ch->name)) {
 				free(kids);
 				*err = -ENOMEM;
 				return 0;
@@ -332,7 +349,7 @@ static unsigned int build_node(struct rules_dispatch *d, const struct rules_pref
 
 int rules_dispatch_build(struct rules_dispatch_entry *entries, size_t n, enum rules_family family,
 			 const char *const *cidrs, size_t n_cidrs, size_t leaf_max,
-			 struct rules_dispatch *d)
+			 const char *prefix, const char *from, struct rules_dispatch *d)
 {
 	bool v6 = family == RULES_IPV6, rest = false;
 	struct rules_prefix roots[RULES_DISPATCH_MAX_ROOTS + 1];
@@ -396,15 +413,15 @@ int rules_dispatch_build(struct rules_dispatch_entry *entries, size_t n, enum ru
 				part[m++] = entries[i];
 		if (!m)
 			continue;
-		walk = build_node(d, &roots[r], part, m,
+		walk = build_node(d, prefix, &roots[r], part, m,
 				  leaf_max ? leaf_max : RULES_DISPATCH_LEAF_MAX, &err);
 		if (err)
 			break;
-		if (chain_name(&roots[r], name)) {
+		if (chain_name(prefix, &roots[r], name)) {
 			err = -ENOMEM;
 			break;
 		}
-		jump_line(&d->head, "KUBE-SERVICES", &roots[r], name);
+		jump_line(&d->head, from, &roots[r], name);
 		d->n_head++;
 		if (d->n_head + walk > d->max_walk)
 			d->max_walk = d->n_head + walk;
@@ -414,4 +431,50 @@ int rules_dispatch_build(struct rules_dispatch_entry *entries, size_t n, enum ru
 	if (!err)
 		err = d->text.err ? d->text.err : d->head.err;
 	return err;
+}
+
+int rules_dispatch_gate(const char *text, size_t len, const char *prefix, const char *from,
+			struct rules_dispatch *d)
+{
+	const char *line = text, *end = text + len, *nl;
+	struct rules_dispatch_chain *c;
+	size_t fl = strlen(from);
+	unsigned int n = 0;
+
+	if (!len)
+		return 0;
+	if (d->n_chains == d->cap_chains) {
+		size_t cap = d->cap_chains ? d->cap_chains * 2 : 16;
+		void *q = realloc(d->chains, cap * sizeof(*d->chains));
+
+		if (!q)
+			return -ENOMEM;
+		d->chains = q;
+		d->cap_chains = cap;
+	}
+	c = &d->chains[d->n_chains++];
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%sNODEPORTS", prefix);
+	c->leaf = true;
+	c->off = d->text.len;
+	for (; line < end; line = nl + 1) {
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (!nl)
+			nl = end;
+		if ((size_t)(nl - line) <= 4 + fl)
+			continue;
+		rules_buf_printf(&d->text, "-A %s %.*s\n", c->name, (int)(nl - line - 4 - (long)fl),
+				 line + 4 + fl);
+		n++;
+	}
+	c->len = d->text.len - c->off;
+	c->n_rules = n;
+	rules_buf_printf(&d->head,
+			 "-A %s -m comment --comment \"NodePorts of services without (local) "
+			 "endpoints\" -m addrtype --dst-type LOCAL -j %s\n",
+			 from, c->name);
+	d->n_head++;
+	if (d->n_head + n > d->max_walk)
+		d->max_walk = d->n_head + n;
+	return d->text.err ? d->text.err : d->head.err;
 }

@@ -49,8 +49,20 @@
 #include "rules/compiler.h"
 #include "rules/model.h"
 
-#define RULES_DISPATCH_LEAF_MAX	 64 /* rules in a chain before it is split */
-#define RULES_DISPATCH_CHAIN_PFX "KUBE-CIP-"
+#define RULES_DISPATCH_LEAF_MAX 64 /* rules in a chain before it is split */
+
+/*
+ * The chains each tree's names start with. The filter table's chains that every
+ * new connection walks get trees of their own, with the same rules:
+ * KUBE-SERVICES (REJECT/DROP of ClusterIPs without endpoints),
+ * KUBE-EXTERNAL-SERVICES (of externalIPs and LB IPs; its NodePort rules, which
+ * match any local address, move behind one "-m addrtype --dst-type LOCAL" jump
+ * to KUBE-XIP-NODEPORTS) and KUBE-PROXY-FIREWALL (LB source-range drops).
+ */
+#define RULES_DISPATCH_CHAIN_PFX    "KUBE-CIP-" /* nat KUBE-SERVICES */
+#define RULES_DISPATCH_PFX_REJECT   "KUBE-RIP-" /* filter KUBE-SERVICES */
+#define RULES_DISPATCH_PFX_EXTERNAL "KUBE-XIP-" /* filter KUBE-EXTERNAL-SERVICES */
+#define RULES_DISPATCH_PFX_FIREWALL "KUBE-FIP-" /* filter KUBE-PROXY-FIREWALL */
 
 /* An address prefix of either family. */
 struct rules_prefix {
@@ -97,7 +109,7 @@ struct rules_dispatch {
 	size_t n_chains;
 	size_t cap_chains;
 	struct rules_buf text; /* the chains' rules */
-	struct rules_buf head; /* "-A KUBE-SERVICES ... -j KUBE-CIP-..." lines, one per used root */
+	struct rules_buf head; /* "-A <from> ... -j <prefix>..." lines, one per used root */
 	unsigned int n_head;
 	unsigned int max_walk; /* the most rules a packet to a ClusterIP walks in the tree */
 };
@@ -106,16 +118,18 @@ void rules_dispatch_init(struct rules_dispatch *d);
 void rules_dispatch_cleanup(struct rules_dispatch *d);
 
 /*
- * rules_dispatch_entry_parse - @e for one "-A KUBE-SERVICES <spec>" line
- * (@len bytes, newline excluded) that matches "-d <address>" of @family.
- * @e borrows the spec from @line. Returns 0 or -EINVAL (no such -d).
+ * rules_dispatch_entry_parse - @e for one "-A @chain <spec>" line (@len bytes,
+ * newline excluded) that matches "-d <address>" of @family. @e borrows the
+ * spec from @line. Returns 0 or -EINVAL (no such -d).
  */
-int rules_dispatch_entry_parse(const char *line, size_t len, enum rules_family family, size_t order,
+int rules_dispatch_entry_parse(const char *line, size_t len, const char *chain,
+			       enum rules_family family, size_t order,
 			       struct rules_dispatch_entry *e) RULES_MUST_CHECK;
 
 /*
  * rules_dispatch_build - place @entries (@n, reordered in place) into @d
- * (reset first), under the roots of @family among @cidrs (others ignored;
+ * (reset first) as chains named @prefix + hash, jumped to from @from, under
+ * the roots of @family among @cidrs (others ignored;
  * one inside another dropped; unparsable ones skipped: validate them
  * first) and a derived root for the rest. @leaf_max: rules in a chain before
  * it is split (0: RULES_DISPATCH_LEAF_MAX). Returns 0 or -ENOMEM.
@@ -123,7 +137,16 @@ int rules_dispatch_entry_parse(const char *line, size_t len, enum rules_family f
 #define RULES_DISPATCH_MAX_ROOTS 8
 int rules_dispatch_build(struct rules_dispatch_entry *entries, size_t n, enum rules_family family,
 			 const char *const *cidrs, size_t n_cidrs, size_t leaf_max,
+			 const char *prefix, const char *from,
 			 struct rules_dispatch *d) RULES_MUST_CHECK;
+
+/*
+ * rules_dispatch_gate - append to @d a chain @prefix"NODEPORTS" holding @text's
+ * "-A @from ..." lines (renamed), and to its head a jump to it for packets to a
+ * local address. Nothing when @len is 0. Returns 0 or -ENOMEM.
+ */
+int rules_dispatch_gate(const char *text, size_t len, const char *prefix, const char *from,
+			struct rules_dispatch *d) RULES_MUST_CHECK;
 
 /* Whether @name is a dispatch chain (ours: stale ones are deleted). */
 bool rules_chain_is_dispatch(const char *name);

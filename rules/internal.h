@@ -21,10 +21,14 @@ size_t rules__fixed_nat(const struct rules_ctx *ctx, struct rules_buf *rules);
 /* The last KUBE-SERVICES rule(s), jumping to KUBE-NODEPORTS. Returns the number. */
 size_t rules__nodeports_jump(const struct rules_ctx *ctx, struct rules_buf *rules);
 
-/* Place @text's "-A KUBE-SERVICES ..." lines (@len bytes) in the dispatch
- * tree @tree (tree layout). Returns 0, -EINVAL (a line without -d) or -ENOMEM. */
-int rules__dispatch_lines(const struct rules_ctx *ctx, const char *text, size_t len,
-			  struct rules_dispatch *tree);
+/* The tree layout's chain prefix of slot @s, or NULL: the slot stays as it is. */
+const char *rules__dispatch_prefix(enum rules_slot s);
+
+/* Place @text's "-A <slot chain> ..." lines (@len bytes) in the dispatch tree
+ * @tree of slot @s (tree layout). Returns 0, -EINVAL (a line without -d, in a
+ * slot other than KUBE-EXTERNAL-SERVICES) or -ENOMEM. */
+int rules__dispatch_lines(const struct rules_ctx *ctx, enum rules_slot s, const char *text,
+			  size_t len, struct rules_dispatch *tree);
 
 /* ":NAME - [0:0]\n" */
 void rules__chain_line(struct rules_buf *b, const char *chain);

@@ -668,9 +668,10 @@ struct doc {
 	struct rules_buf own_rules;
 	size_t n_own_chains;
 	size_t n_own_rules;
-	/* tree layout: KUBE-SERVICES' rules, placed in the tree at the end */
-	struct rules_buf cip_specs;
-	struct rules_dispatch tree;
+	/* tree layout: the dispatch slots' rules, placed in their trees at the end */
+	bool tree_on;
+	struct rules_buf tree_lines[RULES_SLOT__COUNT];
+	struct rules_dispatch tree[RULES_SLOT__COUNT];
 };
 
 static void doc_init(struct doc *d)
@@ -682,8 +683,10 @@ static void doc_init(struct doc *d)
 		rules_buf_init(&d->slot[i], 0);
 	rules_buf_init(&d->own_chains, 0);
 	rules_buf_init(&d->own_rules, 0);
-	rules_buf_init(&d->cip_specs, 0);
-	rules_dispatch_init(&d->tree);
+	for (i = 0; i < RULES_SLOT__COUNT; i++) {
+		rules_buf_init(&d->tree_lines[i], 0);
+		rules_dispatch_init(&d->tree[i]);
+	}
 }
 
 static void doc_cleanup(struct doc *d)
@@ -694,8 +697,10 @@ static void doc_cleanup(struct doc *d)
 		rules_buf_cleanup(&d->slot[i]);
 	rules_buf_cleanup(&d->own_chains);
 	rules_buf_cleanup(&d->own_rules);
-	rules_buf_cleanup(&d->cip_specs);
-	rules_dispatch_cleanup(&d->tree);
+	for (i = 0; i < RULES_SLOT__COUNT; i++) {
+		rules_buf_cleanup(&d->tree_lines[i]);
+		rules_dispatch_cleanup(&d->tree[i]);
+	}
 }
 
 static int doc_err(const struct doc *d)
@@ -705,8 +710,9 @@ static int doc_err(const struct doc *d)
 	for (i = 0; i < RULES_SLOT__COUNT; i++)
 		if (d->slot[i].err)
 			return d->slot[i].err;
-	if (d->cip_specs.err)
-		return d->cip_specs.err;
+	for (i = 0; i < RULES_SLOT__COUNT; i++)
+		if (d->tree_lines[i].err)
+			return d->tree_lines[i].err;
 	return d->own_chains.err ? d->own_chains.err : d->own_rules.err;
 }
 
@@ -716,9 +722,9 @@ static void doc_add_port(struct doc *d, const struct rules_port_out *po, bool tr
 	int s;
 
 	for (s = 0; s < RULES_SLOT__COUNT; s++) {
-		/* tree layout: KUBE-SERVICES' rules wait for the tree */
+		/* tree layout: the dispatch slots' rules wait for their trees */
 		struct rules_buf *to =
-			tree && s == RULES_SLOT_NAT_SERVICES ? &d->cip_specs : &d->slot[s];
+			tree && rules__dispatch_prefix(s) ? &d->tree_lines[s] : &d->slot[s];
 
 		rules_buf_add(to, po->slot[s].data, po->slot[s].len);
 		d->n_slot[s] += po->n_slot[s];
@@ -733,15 +739,33 @@ static void doc_add_port(struct doc *d, const struct rules_port_out *po, bool tr
 	rules_buf_add(&d->own_rules, po->own.data, po->own.len);
 }
 
-int rules__dispatch_lines(const struct rules_ctx *ctx, const char *text, size_t len,
-			  struct rules_dispatch *tree)
+const char *rules__dispatch_prefix(enum rules_slot s)
 {
-	const char *line = text, *end = text + len, *nl;
+	switch (s) {
+	case RULES_SLOT_NAT_SERVICES:
+		return RULES_DISPATCH_CHAIN_PFX;
+	case RULES_SLOT_FILTER_SERVICES:
+		return RULES_DISPATCH_PFX_REJECT;
+	case RULES_SLOT_FILTER_EXTERNAL:
+		return RULES_DISPATCH_PFX_EXTERNAL;
+	case RULES_SLOT_FILTER_FIREWALL:
+		return RULES_DISPATCH_PFX_FIREWALL;
+	default:
+		return NULL;
+	}
+}
+
+int rules__dispatch_lines(const struct rules_ctx *ctx, enum rules_slot slot, const char *text,
+			  size_t len, struct rules_dispatch *tree)
+{
+	const char *line = text, *end = text + len, *nl, *chain = rules_slot_chain(slot);
 	struct rules_dispatch_entry *e;
+	struct rules_buf rest;
 	size_t n = 0, cap = 0;
 	int err = 0;
 
 	e = NULL;
+	rules_buf_init(&rest, 0);
 	for (; line && line < end; line = nl + 1) {
 		nl = memchr(line, '\n', (size_t)(end - line));
 		if (!nl)
@@ -752,21 +776,32 @@ int rules__dispatch_lines(const struct rules_ctx *ctx, const char *text, size_t 
 			cap = cap ? cap * 2 : 256;
 			q = realloc(e, cap * sizeof(*e));
 			if (!q) {
-				free(e);
-				return -ENOMEM;
+				err = -ENOMEM;
+				break;
 			}
 			e = q;
 		}
-		/* every KUBE-SERVICES rule of a port matches one -d address */
-		err = rules_dispatch_entry_parse(line, (size_t)(nl - line), ctx->family, n, &e[n]);
+		/* a rule that matches one -d address goes to the tree; the only
+		 * others are KUBE-EXTERNAL-SERVICES' NodePort rules (local addresses) */
+		if (rules_dispatch_entry_parse(line, (size_t)(nl - line), chain, ctx->family, n,
+					       &e[n]) == 0)
+			n++;
+		else if (slot == RULES_SLOT_FILTER_EXTERNAL)
+			rules_buf_add(&rest, line, (size_t)(nl - line) + (nl < end));
+		else
+			err = -EINVAL;
 		if (err)
 			break;
-		n++;
 	}
 	if (!err)
 		err = rules_dispatch_build(e, n, ctx->family, ctx->opts->service_cidrs,
 					   ctx->opts->n_service_cidrs, ctx->opts->dispatch_leaf_max,
-					   tree);
+					   rules__dispatch_prefix(slot), chain, tree);
+	if (!err)
+		err = rest.err ? rest.err
+			       : rules_dispatch_gate(rest.data, rest.len,
+						     rules__dispatch_prefix(slot), chain, tree);
+	rules_buf_cleanup(&rest);
 	free(e);
 	return err;
 }
@@ -867,11 +902,35 @@ size_t rules__nodeports_jump(const struct rules_ctx *ctx, struct rules_buf *out)
 	return n;
 }
 
+/* A slot's rules: as they are, or (tree layout) the jumps to its tree. */
+static void add_slot_or_head(struct rules_buf *out, const struct doc *d, enum rules_slot s)
+{
+	if (d->tree_on && rules__dispatch_prefix(s))
+		rules_buf_add(out, d->tree[s].head.data, d->tree[s].head.len);
+	else
+		add_slot(out, d, s);
+}
+
+static size_t slot_rules(const struct doc *d, enum rules_slot s)
+{
+	size_t n = 0, i;
+
+	if (!d->tree_on || !rules__dispatch_prefix(s))
+		return d->n_slot[s];
+	for (i = 0; i < d->tree[s].n_chains; i++)
+		n += d->tree[s].chains[i].n_rules;
+	return n + d->tree[s].n_head;
+}
+
+static const enum rules_slot filter_tree_slots[] = { RULES_SLOT_FILTER_SERVICES,
+						     RULES_SLOT_FILTER_EXTERNAL,
+						     RULES_SLOT_FILTER_FIREWALL };
+
 static void write_filter(const struct rules_ctx *ctx, const struct doc *d, struct rules_buf *out,
 			 struct rules_stats *stats)
 {
 	struct rules_buf fw_decl, fixed;
-	size_t n_fixed;
+	size_t n_fixed, i, k, n_tree_chains = 0;
 
 	rules_buf_init(&fw_decl, 0);
 	rules_buf_init(&fixed, 0);
@@ -884,21 +943,27 @@ static void write_filter(const struct rules_ctx *ctx, const struct doc *d, struc
 	rules__chain_line(out, "KUBE-NODEPORTS");
 	rules__chain_line(out, "KUBE-PROXY-FIREWALL");
 	rules_buf_add(out, fw_decl.data, fw_decl.len);
-	add_slot(out, d, RULES_SLOT_FILTER_SERVICES);
-	add_slot(out, d, RULES_SLOT_FILTER_EXTERNAL);
+	for (k = 0; d->tree_on && k < 3; k++)
+		for (i = 0; i < d->tree[filter_tree_slots[k]].n_chains; i++, n_tree_chains++)
+			rules__chain_line(out, d->tree[filter_tree_slots[k]].chains[i].name);
+	add_slot_or_head(out, d, RULES_SLOT_FILTER_SERVICES);
+	add_slot_or_head(out, d, RULES_SLOT_FILTER_EXTERNAL);
 	add_slot(out, d, RULES_SLOT_FILTER_NODEPORTS);
-	add_slot(out, d, RULES_SLOT_FILTER_FIREWALL);
+	add_slot_or_head(out, d, RULES_SLOT_FILTER_FIREWALL);
 	rules_buf_add(out, fixed.data, fixed.len);
+	for (k = 0; d->tree_on && k < 3; k++)
+		rules_buf_add(out, d->tree[filter_tree_slots[k]].text.data,
+			      d->tree[filter_tree_slots[k]].text.len);
 	rules_buf_adds(out, "COMMIT\n");
 	if (fixed.err && !out->err)
 		out->err = fixed.err;
 
 	if (stats) {
-		stats->filter_chains = 5 + (fw_decl.len > 0);
-		stats->filter_rules = n_fixed + d->n_slot[RULES_SLOT_FILTER_SERVICES] +
-				      d->n_slot[RULES_SLOT_FILTER_EXTERNAL] +
+		stats->filter_chains = 5 + (fw_decl.len > 0) + n_tree_chains;
+		stats->filter_rules = n_fixed + slot_rules(d, RULES_SLOT_FILTER_SERVICES) +
+				      slot_rules(d, RULES_SLOT_FILTER_EXTERNAL) +
 				      d->n_slot[RULES_SLOT_FILTER_NODEPORTS] +
-				      d->n_slot[RULES_SLOT_FILTER_FIREWALL];
+				      slot_rules(d, RULES_SLOT_FILTER_FIREWALL);
 	}
 	rules_buf_cleanup(&fw_decl);
 	rules_buf_cleanup(&fixed);
@@ -915,21 +980,18 @@ static void write_nat(const struct rules_ctx *ctx, const struct rules_state *st,
 	rules__chain_line(out, "KUBE-POSTROUTING");
 	rules__chain_line(out, "KUBE-MARK-MASQ");
 	rules_buf_add(out, d->own_chains.data, d->own_chains.len);
-	for (i = 0; i < d->tree.n_chains; i++)
-		rules__chain_line(out, d->tree.chains[i].name);
+	for (i = 0; i < d->tree[RULES_SLOT_NAT_SERVICES].n_chains; i++)
+		rules__chain_line(out, d->tree[RULES_SLOT_NAT_SERVICES].chains[i].name);
 	for (i = 0; i < st->n_stale_chains; i++)
 		rules__chain_line(out, st->stale_chains[i]);
 
 	n_rules = rules__fixed_nat(ctx, out);
-	rules_buf_add(out, d->tree.head.data, d->tree.head.len);
-	add_slot(out, d, RULES_SLOT_NAT_SERVICES);
+	add_slot_or_head(out, d, RULES_SLOT_NAT_SERVICES);
 	n_rules += rules__nodeports_jump(ctx, out);
 	add_slot(out, d, RULES_SLOT_NAT_NODEPORTS);
 	rules_buf_add(out, d->own_rules.data, d->own_rules.len);
-	rules_buf_add(out, d->tree.text.data, d->tree.text.len);
-	for (i = 0; i < d->tree.n_chains; i++)
-		n_rules += d->tree.chains[i].n_rules;
-	n_rules += d->tree.n_head;
+	rules_buf_add(out, d->tree[RULES_SLOT_NAT_SERVICES].text.data,
+		      d->tree[RULES_SLOT_NAT_SERVICES].text.len);
 	for (i = 0; i < st->n_stale_chains; i++) {
 		rules_buf_adds(out, "-X ");
 		rules_buf_adds(out, st->stale_chains[i]);
@@ -938,8 +1000,9 @@ static void write_nat(const struct rules_ctx *ctx, const struct rules_state *st,
 	rules_buf_adds(out, "COMMIT\n");
 
 	if (stats) {
-		stats->nat_chains = 4 + d->n_own_chains + d->tree.n_chains + st->n_stale_chains;
-		stats->nat_rules = n_rules + d->n_slot[RULES_SLOT_NAT_SERVICES] +
+		stats->nat_chains = 4 + d->n_own_chains +
+				    d->tree[RULES_SLOT_NAT_SERVICES].n_chains + st->n_stale_chains;
+		stats->nat_rules = n_rules + slot_rules(d, RULES_SLOT_NAT_SERVICES) +
 				   d->n_slot[RULES_SLOT_NAT_NODEPORTS] + d->n_own_rules;
 	}
 }
@@ -974,14 +1037,20 @@ int rules_render(const struct rules_state *st, const struct rules_opts *opts, st
 	if (err)
 		goto out;
 	if (ctx.tree) {
-		d.n_slot[RULES_SLOT_NAT_SERVICES] = 0;
-		err = rules__dispatch_lines(&ctx, d.cip_specs.data, d.cip_specs.len, &d.tree);
+		int sl;
+
+		d.tree_on = true;
+		for (sl = 0; sl < RULES_SLOT__COUNT && !err; sl++)
+			if (rules__dispatch_prefix((enum rules_slot)sl))
+				err = rules__dispatch_lines(&ctx, (enum rules_slot)sl,
+							    d.tree_lines[sl].data,
+							    d.tree_lines[sl].len, &d.tree[sl]);
 		if (err)
 			goto out;
 		if (stats) {
 			stats->tree = true;
-			stats->dispatch_chains = d.tree.n_chains;
-			stats->max_walk = d.tree.max_walk;
+			stats->dispatch_chains = d.tree[RULES_SLOT_NAT_SERVICES].n_chains;
+			stats->max_walk = d.tree[RULES_SLOT_NAT_SERVICES].max_walk;
 		}
 	}
 

@@ -575,10 +575,14 @@ def test_tree_layout_follows_changes_and_switches_back(ns, api, backend):
     d = Daemon(ns, api, backend, extra=tree)
     synced(d, full=True, timeout=60)
     _assert_converged_to(d, api, tree)
-    nat = kube_chains(save(ns, backend))["nat"]
+    tables = kube_chains(save(ns, backend))
+    nat = tables["nat"]
     cips = [c for c in nat if c.startswith("KUBE-CIP-")]
     assert len(cips) > 3, "the tree did not split: %s" % cips
     assert all("-j KUBE-SVC-" not in r for r in nat["KUBE-SERVICES"]), nat["KUBE-SERVICES"]
+    # the filter table's trees: shop/search has no endpoints, shop/frontend source ranges
+    assert any(c.startswith("KUBE-RIP-") for c in tables["filter"]), sorted(tables["filter"])
+    assert any(c.startswith("KUBE-FIP-") for c in tables["filter"]), sorted(tables["filter"])
 
     # one more service: a partial sync that writes its own chains and one leaf
     mark = d.mark()
@@ -599,8 +603,10 @@ def test_tree_layout_follows_changes_and_switches_back(ns, api, backend):
     d = Daemon(ns, api, backend)
     synced(d, full=True, timeout=60)
     _assert_converged_to(d, api, [])
-    nat = kube_chains(save(ns, backend))["nat"]
-    assert not [c for c in nat if c.startswith("KUBE-CIP-")], sorted(nat)
+    tables = kube_chains(save(ns, backend))
+    left = [c for t in tables.values() for c in t
+            if c.startswith(("KUBE-CIP-", "KUBE-RIP-", "KUBE-XIP-", "KUBE-FIP-"))]
+    assert not left, "tree chains left after the switch to linear: %s" % left
     assert d.stop() == 0
 
 

@@ -34,9 +34,15 @@ struct tchain {
 	size_t n;
 };
 
-struct trace_doc {
+struct ttable {
 	struct tchain *chains;
 	size_t n;
+};
+
+struct trace_doc {
+	struct tchain *chains; /* nat */
+	size_t n;
+	struct ttable filter;
 	char (*strs)[80]; /* storage for targets' strings */
 	size_t n_strs;
 };
@@ -46,12 +52,17 @@ static int cmp_tchain(const void *a, const void *b)
 	return strcmp(((const struct tchain *)a)->name, ((const struct tchain *)b)->name);
 }
 
-static struct tchain *find(const struct trace_doc *d, const char *name)
+static struct tchain *find_in(struct tchain *chains, size_t n, const char *name)
 {
 	struct tchain key;
 
 	snprintf(key.name, sizeof(key.name), "%s", name);
-	return bsearch(&key, d->chains, d->n, sizeof(key), cmp_tchain);
+	return n ? bsearch(&key, chains, n, sizeof(key), cmp_tchain) : NULL;
+}
+
+static struct tchain *find(const struct trace_doc *d, const char *name)
+{
+	return find_in(d->chains, d->n, name);
 }
 
 /* Split @line into tokens (quotes honoured) in @buf; returns the count. */
@@ -151,20 +162,21 @@ static void compile(const char *spec, struct trule *r)
 	}
 }
 
-static void add_rule(struct trace_doc *d, const char *chain, size_t len, const char *spec)
+static void add_rule(struct tchain **chains, size_t *n_chains, const char *chain, size_t len,
+		     const char *spec)
 {
 	struct tchain *c = NULL;
 	size_t i;
 
-	for (i = d->n; i-- > 0;)
-		if (strlen(d->chains[i].name) == len &&
-		    strncmp(d->chains[i].name, chain, len) == 0) {
-			c = &d->chains[i];
+	for (i = *n_chains; i-- > 0;)
+		if (strlen((*chains)[i].name) == len &&
+		    strncmp((*chains)[i].name, chain, len) == 0) {
+			c = &(*chains)[i];
 			break;
 		}
 	if (!c) {
-		d->chains = realloc(d->chains, (d->n + 1) * sizeof(*d->chains));
-		c = &d->chains[d->n++];
+		*chains = realloc(*chains, (*n_chains + 1) * sizeof(**chains));
+		c = &(*chains)[(*n_chains)++];
 		memset(c, 0, sizeof(*c));
 		snprintf(c->name, sizeof(c->name), "%.*s", (int)len, chain);
 	}
@@ -178,7 +190,7 @@ struct trace_doc *trace_doc_new(const char *text, bool v6)
 {
 	const char *line = text, *nl, *want = v6 ? "# IPv6:" : "# IPv4:";
 	bool sections = strstr(text, "# IPv4:") || strstr(text, "# IPv6:");
-	bool in_sec = !sections, in_nat = false, seen_nat = false;
+	bool in_sec = !sections, in_nat = false, seen_nat = false, in_filter = false;
 	struct trace_doc *d = calloc(1, sizeof(*d));
 	char buf[8192];
 
@@ -198,14 +210,21 @@ struct trace_doc *trace_doc_new(const char *text, bool v6)
 			in_sec = strncmp(buf, want, 7) == 0;
 		else if (in_sec && strcmp(buf, "*nat") == 0 && !seen_nat)
 			in_nat = seen_nat = true;
-		else if (in_nat && strcmp(buf, "COMMIT") == 0)
-			in_nat = false;
-		else if (in_nat && buf[0] == ':')
-			add_rule(d, buf + 1, strcspn(buf + 1, " "), NULL);
-		else if (in_nat && strncmp(buf, "-A ", 3) == 0) {
-			size_t cl = strcspn(buf + 3, " ");
+		else if (in_sec && strcmp(buf, "*filter") == 0 && !d->filter.n)
+			in_filter = true;
+		else if ((in_nat || in_filter) && strcmp(buf, "COMMIT") == 0)
+			in_nat = in_filter = false;
+		else if ((in_nat || in_filter) && (buf[0] == ':' || strncmp(buf, "-A ", 3) == 0)) {
+			struct tchain **cs = in_nat ? &d->chains : &d->filter.chains;
+			size_t *ns = in_nat ? &d->n : &d->filter.n;
 
-			add_rule(d, buf + 3, cl, buf[3 + cl] ? buf + 4 + cl : "");
+			if (buf[0] == ':') {
+				add_rule(cs, ns, buf + 1, strcspn(buf + 1, " "), NULL);
+			} else {
+				size_t cl = strcspn(buf + 3, " ");
+
+				add_rule(cs, ns, buf + 3, cl, buf[3 + cl] ? buf + 4 + cl : "");
+			}
 		}
 		if (!*nl)
 			break;
@@ -215,6 +234,8 @@ struct trace_doc *trace_doc_new(const char *text, bool v6)
 		return NULL;
 	}
 	qsort(d->chains, d->n, sizeof(*d->chains), cmp_tchain);
+	if (d->filter.n)
+		qsort(d->filter.chains, d->filter.n, sizeof(*d->filter.chains), cmp_tchain);
 	return d;
 }
 
@@ -227,6 +248,9 @@ void trace_doc_free(struct trace_doc *d)
 	for (i = 0; i < d->n; i++)
 		free(d->chains[i].rules);
 	free(d->chains);
+	for (i = 0; i < d->filter.n; i++)
+		free(d->filter.chains[i].rules);
+	free(d->filter.chains);
 	free(d->strs);
 	free(d);
 }
@@ -240,34 +264,43 @@ static const char *keep(struct trace_doc *d, const char *s)
 
 size_t trace_doc_targets(struct trace_doc *d, struct trace_packet *out, size_t max)
 {
-	size_t i, k, n = 0;
+	size_t i, k, t, n = 0;
 
 	/* the strings array moves while it grows: collect first, point after */
-	for (i = 0; i < d->n; i++) {
-		struct tchain *c = &d->chains[i];
-		bool np = strcmp(c->name, "KUBE-NODEPORTS") == 0;
+	for (t = 0; t < 2; t++) {
+		struct tchain *chains = t ? d->filter.chains : d->chains;
+		size_t n_chains = t ? d->filter.n : d->n;
 
-		for (k = 0; k < c->n && n < max; k++) {
-			const struct trule *r = &c->rules[k];
-			char ip[64];
+		for (i = 0; i < n_chains; i++) {
+			struct tchain *c = &chains[i];
+			bool np = strcmp(c->name, "KUBE-NODEPORTS") == 0 ||
+				  strcmp(c->name, "KUBE-EXTERNAL-SERVICES") == 0 ||
+				  (t && rules_chain_is_dispatch(c->name));
 
-			if (np && r->dport >= 0 && !r->has_d) {
-				out[n].dst = NULL; /* a node address, filled by the caller */
-			} else if (r->dst_text[0] && r->dport >= 0 &&
-				   (strncmp(c->name, "KUBE-SERVICES", 13) == 0 ||
-				    rules_chain_is_dispatch(c->name))) {
-				snprintf(ip, sizeof(ip), "%.*s", (int)strcspn(r->dst_text, "/"),
-					 r->dst_text);
-				out[n].dst = (const char *)(uintptr_t)(d->n_strs + 1);
-				keep(d, ip);
-			} else {
-				continue;
+			for (k = 0; k < c->n && n < max; k++) {
+				const struct trule *r = &c->rules[k];
+				char ip[64];
+
+				if (np && r->dport >= 0 && !r->has_d) {
+					out[n].dst = NULL; /* a node address, from the caller */
+				} else if (r->dst_text[0] && r->dport >= 0 &&
+					   (strncmp(c->name, "KUBE-SERVICES", 13) == 0 ||
+					    strcmp(c->name, "KUBE-EXTERNAL-SERVICES") == 0 ||
+					    strcmp(c->name, "KUBE-PROXY-FIREWALL") == 0 ||
+					    rules_chain_is_dispatch(c->name))) {
+					snprintf(ip, sizeof(ip), "%.*s",
+						 (int)strcspn(r->dst_text, "/"), r->dst_text);
+					out[n].dst = (const char *)(uintptr_t)(d->n_strs + 1);
+					keep(d, ip);
+				} else {
+					continue;
+				}
+				out[n].src = NULL;
+				out[n].proto = r->proto[0] ? r->proto : "tcp";
+				out[n].dport = (unsigned int)r->dport;
+				out[n].in_iface = NULL;
+				n++;
 			}
-			out[n].src = NULL;
-			out[n].proto = r->proto[0] ? r->proto : "tcp";
-			out[n].dport = (unsigned int)r->dport;
-			out[n].in_iface = NULL;
-			n++;
 		}
 	}
 	for (i = 0; i < n; i++)
@@ -280,6 +313,8 @@ size_t trace_doc_targets(struct trace_doc *d, struct trace_packet *out, size_t m
 
 struct walk {
 	const struct trace_doc *d;
+	struct tchain *chains; /* the table being walked */
+	size_t n_chains;
 	const struct trace_packet *p;
 	struct rules_prefix src, dst;
 	bool src_local, dst_local;
@@ -324,7 +359,7 @@ static void emit(struct walk *w, const char *what, const char *arg)
 /* Returns whether the walk ended (a terminal target). */
 static bool walk_chain(struct walk *w, const char *name)
 {
-	const struct tchain *c = find(w->d, name);
+	const struct tchain *c = find_in(w->chains, w->n_chains, name);
 	size_t i;
 
 	if (!c)
@@ -385,8 +420,41 @@ const char *trace_packet(const struct trace_doc *d, const struct trace_packet *p
 		fail_msg("trace: bad packet %s -> %s", p->src, p->dst);
 	w.src_local = is_local(local, &w.src);
 	w.dst_local = is_local(local, &w.dst);
+	w.chains = d->chains;
+	w.n_chains = d->n;
 	if (find(d, "KUBE-SERVICES"))
 		walk_chain(&w, "KUBE-SERVICES");
+	/* then the filter chains, as upstream's tracer: the destination is the
+	 * first DNAT's address (its port is left as it was) */
+	if (d->filter.n) {
+		static const char *const fchains[] = { "KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES",
+						       "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL" };
+		const char *dn = strstr(w.out, "DNAT ");
+		size_t k;
+
+		if (dn) {
+			char ip[64];
+			const char *a = dn + 5;
+			size_t l;
+
+			if (*a == '[') {
+				a++;
+				l = strcspn(a, "]");
+			} else {
+				l = strcspn(a, ":");
+			}
+			snprintf(ip, sizeof(ip), "%.*s", (int)l, a);
+			if (rules_prefix_parse(ip, &w.dst))
+				fail_msg("trace: bad DNAT target %s", dn);
+			w.dst_local = is_local(local, &w.dst);
+		}
+		w.chains = d->filter.chains;
+		w.n_chains = d->filter.n;
+		emit(&w, "filter:", NULL);
+		for (k = 0; k < 4; k++)
+			if (find_in(w.chains, w.n_chains, fchains[k]))
+				walk_chain(&w, fchains[k]);
+	}
 	snprintf(buf, len, "%s%s", w.out, w.masq ? " | masq" : "");
 	if (steps_out)
 		*steps_out = w.steps;

@@ -72,28 +72,40 @@ def spread_v4():
         if i % 5 == 0:
             ports.append({"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53})
         extra = {}
-        if i % 17 == 0:
-            extra = {"type": "LoadBalancer", "externalTrafficPolicy": "Cluster",
-                     "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.%d" % (i // 17 + 1),
+        if i % 17 == 0 or i % 11 == 0:
+            # LoadBalancers; every 11th with eTP Local (its endpoints on the
+            # other node: DROP rules in the filter table) and source ranges
+            local = i % 11 == 0
+            extra = {"type": "LoadBalancer",
+                     "externalTrafficPolicy": "Local" if local else "Cluster",
+                     "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.%d" % (i // 11 + 1),
                                                               "ipMode": "VIP"}]}}}
+            if local:
+                extra["healthCheckNodePort"] = 32000 + i
+                extra["loadBalancerSourceRanges"] = ["198.51.100.0/24"]
+                extra["externalIPs"] = ["192.0.2.%d" % (i // 11 + 1)]
             for p in ports:
                 p["nodePort"] = 30000 + i + (1000 if p["protocol"] == "UDP" else 0)
         items.append(service("ns%d" % (i % 7), "svc-%03d" % i, [ip], ["IPv4"], ports, **extra))
         eps = ["10.244.%d.%d" % (rnd.randrange(1, 9), rnd.randrange(2, 250))
                for _ in range(1 + i % 3)]
+        if i % 13 == 0:
+            eps = []  # no endpoints: REJECT rules in the filter table
         sports = [{"name": p["name"], "port": p["targetPort"], "protocol": p["protocol"]}
                   for p in ports]
         items.append(slice_("ns%d" % (i % 7), "svc-%03d" % i, "IPv4", sorted(set(eps)), sports,
-                            "node-t" if i % 2 else "node-u"))
+                            "node-u" if i % 11 == 0 else ("node-t" if i % 2 else "node-u")))
     write("tree-spread-clusterips", items,
           "--hostname-override=node-t --cluster-cidr=10.244.0.0/16 "
           "--service-cluster-ip-range=10.96.0.0/12",
           "150 services (180 service ports) with ClusterIPs drawn at random from the whole\n"
           "10.96.0.0/12, some of them LoadBalancers whose ingress IPs (203.0.113.x) are\n"
-          "outside the given service CIDR. expected-tree.rules pins the tree layout: the\n"
-          "/12 root split into /17 children, leaves of at most 64 rules, the LB IPs under a\n"
-          "second, derived root; expected.rules is the linear layout, and the golden test\n"
-          "traces every packet through both.\n")
+          "outside the given service CIDR, every 11th with eTP Local and no local endpoint\n"
+          "(filter DROPs for its LB IP, externalIP and NodePort, source ranges), every 13th\n"
+          "without endpoints (filter REJECTs). expected-tree.rules pins the tree layout: the\n"
+          "/12 root split, leaves of at most 64 rules, the LB IPs under a second, derived\n"
+          "root, the filter table's trees and its NodePort gate; expected.rules is the\n"
+          "linear layout, and the golden test traces every packet through both.\n")
 
 
 def ipv6_cidr():
