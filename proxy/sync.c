@@ -4,6 +4,7 @@
 #include "proxy/sync.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -643,6 +644,7 @@ static void family_end(struct proxy_sync *s, bool ok)
 {
 	struct run *r = &s->run;
 	struct fam *f = &s->fam[r->fi];
+	bool full;
 
 	if (ok) {
 		rules_rec_commit(f->rec, r->plan);
@@ -677,7 +679,12 @@ static void family_end(struct proxy_sync *s, bool ok)
 		}
 	}
 	report(s, ok);
+	/* a full sync parsed the kernel's tables and built the whole payload:
+	 * hand the freed heap back instead of keeping the peak resident */
+	full = r->full;
 	run_reset(r);
+	if (full)
+		malloc_trim(0);
 	family_begin(s);
 }
 
