@@ -5,7 +5,7 @@
 # path; the machine's own namespace, rules, sysctls and routes are never touched).
 #
 #   BENCH_QUICK=1      100 and 1k services, short churn (under 2 minutes)
-#   BENCH_PHASES=...   a subset of render,full,churn,dataplane,txn
+#   BENCH_PHASES=...   a subset of render,full,dataplane,churn,txn
 #   BENCH_SET="k=v ..." override a setting of hack/bench/bench.py's MODES (JSON values)
 #   BENCH_RECORD=0     do not touch hack/bench/RESULTS.md (default: full runs are
 #                      recorded, quick runs are not)
@@ -21,7 +21,8 @@ OUT=hack/bench/out
 MODE=full
 [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && MODE=quick
 # 0: a cluster without services (the dataplane baseline)
-if [ "$MODE" = full ]; then SIZES="0 100 1000 5000 10000 20000"; else SIZES="0 100 1000"; fi
+# (250 and 500: the dataplane's small sizes, where the auto dispatch threshold is chosen)
+if [ "$MODE" = full ]; then SIZES="0 100 250 500 1000 5000 10000 20000"; else SIZES="0 100 1000"; fi
 RECORD=${BENCH_RECORD:-$([ "$MODE" = full ] && echo 1 || echo 0)}
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -74,7 +75,7 @@ trap 'exit 143' TERM
 sets=()
 for kv in ${BENCH_SET:-}; do sets+=(--set "$kv"); done
 $PY hack/bench/bench.py --mode "$MODE" --fixtures "$OUT" --out "$OUT" --json "$OUT/last.json" \
-	--phases "${BENCH_PHASES:-render,full,churn,dataplane,txn}" ${sets[@]+"${sets[@]}"} &
+	--phases "${BENCH_PHASES:-render,full,dataplane,churn,txn}" ${sets[@]+"${sets[@]}"} &
 driver=$!
 rc=0
 wait "$driver" || rc=$?

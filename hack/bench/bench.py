@@ -9,15 +9,22 @@ Every kernel-side measurement runs in throwaway network namespaces (lib.py).
 Phases (in this order; --phases picks a subset):
   render    --dump-rules --from-file: wall time, max RSS, rules/s
   full      first full sync into an empty namespace: bare iptables-restore of the
-            --dump-rules payload in one transaction (what upstream does) vs the
-            daemon (nft and legacy), listing N services from the test API server;
-            then, in the last daemon of each backend, partial syncs (one endpoint
-            changed, one new service) and the steady-state RSS
+            --dump-rules payload (rendered with the daemon's own flags, so the same
+            dispatch layout) in one transaction (what upstream does) vs the daemon (nft
+            and legacy), listing N services from the test API server; then, in the last
+            daemon of each backend, partial syncs (one endpoint changed, one new service)
+            and the steady-state RSS
+  dataplane new TCP connections/s from a client namespace through a node namespace to a
+            server namespace, for plain traffic and the first/last service of the linear
+            KUBE-SERVICES, with --service-dispatch=linear and =tree, against a node without
+            services
   churn     a sustained stream of endpoint changes: syncs/s, CPU, RSS over time
-  dataplane new TCP connections/s from a client namespace through the daemon's
-            namespace to a server namespace: first/last service, plain traffic
-  txn       bare iptables-nft-restore of the payload split like the daemon splits
-            it, for several services-per-transaction sizes
+  txn       bare iptables-nft-restore of the payload split like the daemon splits it, for
+            several services-per-transaction sizes
+
+The full, partial and churn daemons run with the daemon's default flags (auto dispatch:
+linear up to RULES_DISPATCH_AUTO_PORTS service ports, tree above); every check of a rule
+in the kernel follows KUBE-SERVICES into the KUBE-CIP chains (lib.walk).
 """
 
 import argparse
@@ -38,21 +45,28 @@ MODES = {
     # sizes: services (x 10 endpoints); *_runs: medians of this many; runs_over: fewer
     # runs from that size up; legacy_max: no legacy legs above (minutes per run there);
     # nft_single_max: no bare single-transaction nft run above; floor_legacy_max: the bare
-    # "floor" restores (empty commit, one new chain) on legacy only up to there
+    # "floor" restores (empty commit, one new chain) on legacy only up to there;
+    # dispatch: --service-dispatch of the render/full/churn phases ("auto": no flag, the
+    # daemon's default, as an operator runs it); dp_sizes: dataplane sizes, both backends,
+    # each in both layouts; dp_threshold_sizes: more dataplane sizes, nft only, to find
+    # where tree starts to beat linear
+    # (full: fewer runs where one costs a minute, so that it all fits in 15 minutes on 2 cores)
     "full": dict(sizes=[100, 1000, 5000, 10000, 20000], render_runs=5, render_runs_over={10000: 3},
-                 full_runs=3, runs_over={20000: 1}, legacy_max=10000, nft_single_max=2000,
-                 bare_nft_runs_over={},
-                 partial_reps=5, partial_reps_legacy_over={5000: 3, 10000: 2},
-                 floor_legacy_max=5000, churn_size=10000, churn_secs=90, churn_rate=50,
-                 dp_sizes=[100, 10000], dp_runs=5, dp_secs=0.5,
-                 txn_size=5000, txn_sizes=[25, 50, 100, 200, 400], txn_runs=1),
+                 full_runs=3, runs_over={5000: 2, 10000: 2, 20000: 1}, legacy_max=10000, nft_single_max=2000,
+                 bare_nft_runs_over={1000: 1},
+                 partial_reps=3, partial_reps_legacy_over={5000: 1},
+                 floor_legacy_max=1000, churn_size=10000, churn_secs=60, churn_rate=50,
+                 dispatch="auto", dp_sizes=[1000, 10000, 20000], dp_threshold_sizes=[100, 250, 500, 1000],
+                 dp_runs=5, dp_secs=0.25,
+                 txn_size=5000, txn_sizes=[50, 100, 200], txn_runs=1),
     "quick": dict(sizes=[100, 1000], render_runs=3, render_runs_over={}, full_runs=3, runs_over={},
                   legacy_max=10000, nft_single_max=1000, bare_nft_runs_over={1000: 1},
-                  partial_reps=2, partial_reps_legacy_over={}, floor_legacy_max=5000,
-                  churn_size=1000, churn_secs=10, churn_rate=50, dp_sizes=[100, 1000], dp_runs=3,
-                  dp_secs=0.3, txn_size=1000, txn_sizes=[50, 100, 200], txn_runs=1),
+                  partial_reps=1, partial_reps_legacy_over={}, floor_legacy_max=5000,
+                  churn_size=1000, churn_secs=10, churn_rate=50, dispatch="auto",
+                  dp_sizes=[100, 1000], dp_threshold_sizes=[], dp_runs=3,
+                  dp_secs=0.2, txn_size=1000, txn_sizes=[50, 100, 200], txn_runs=1),
 }
-PHASES = ["render", "full", "churn", "dataplane", "txn"]
+PHASES = ["render", "full", "dataplane", "churn", "txn"]
 
 
 class Bench:
@@ -69,14 +83,85 @@ class Bench:
         self.dp_keep = {}  # (backend, n) -> node namespace with the daemon's rules
         self.shim = os.path.join(out, "shim")
         self._fix = {}
+        self._dumps = set()  # dumps rendered by this run
+        self._dump_chains = {}
+        self._layouts = {}
+        self._nfacct = None
 
     # ---- inputs ---------------------------------------------------------------
 
     def fixture(self, n):
-        return os.path.join(self.fixtures, "cluster-%d.json" % n)
+        path = os.path.join(self.fixtures, "cluster-%d.json" % n)
+        if not os.path.exists(path):  # bench.sh generates the usual sizes; BENCH_SET may want others
+            log("generating %d services x 10 endpoints" % n)
+            lib.run([lib.PY, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen.py"),
+                     "--services", str(n), "--endpoints", "10", "--seed", "1", "-o", path])
+        return path
 
-    def dump(self, n):
-        return os.path.join(self.fixtures, "dump-%d.rules" % n)
+    def has_nfacct(self):
+        """Whether the daemon (--iptables-nfacct=auto) will use nfacct counters here: the
+        kernel has nfacct and we may create counters (tried in a scratch namespace)."""
+        if self._nfacct is None:
+            ns = lib.Netns("nfa")
+            try:
+                self._nfacct = ns.run(["nfacct", "add", "kipb-probe"], check=False).returncode == 0
+            except OSError:
+                self._nfacct = False
+            finally:
+                ns.delete()
+        return self._nfacct
+
+    def dump_flags(self, dispatch=None):
+        """--dump-rules flags for the payload the daemon writes: its node and CIDR flags,
+        the nfacct choice its auto makes on this kernel (--dump-rules does not probe the
+        kernel), and the dispatch flag."""
+        return lib.DUMP_FLAGS + ["--iptables-nfacct=%s" % ("true" if self.has_nfacct() else "false")] + \
+            self.dispatch_flags(dispatch)
+
+    def prep_ns(self, ns):
+        """What the daemon creates before its first restore and a bare one needs too: the
+        nfacct counters its rules count into."""
+        if self.has_nfacct():
+            for name in lib.NFACCT:
+                ns.run(["nfacct", "add", name])
+
+    def dispatch_flags(self, dispatch=None):
+        """The --service-dispatch flag for dispatch (default: the mode's); none for auto."""
+        d = dispatch or self.cfg["dispatch"]
+        return [] if d == "auto" else ["--service-dispatch", d]
+
+    def dump(self, n, dispatch=None):
+        """The --dump-rules payload of n services with the daemon's flags (dispatch None) or
+        --service-dispatch=dispatch; rendered once per run."""
+        d = dispatch or self.cfg["dispatch"]
+        if d != self.cfg["dispatch"] and self._layouts.get((n, self.cfg["dispatch"])) == d:
+            d = self.cfg["dispatch"]  # the default flags give that layout: the same payload
+        path = os.path.join(self.fixtures, "dump-%d%s.rules" % (n, "" if d == self.cfg["dispatch"] else "-" + d))
+        if path not in self._dumps:
+            with open(path + ".tmp", "w") as f:
+                p = subprocess.run([lib.BIN, "--dump-rules", "--from-file", self.fixture(n)] + self.dump_flags(d),
+                                   stdout=f, stderr=subprocess.PIPE, text=True)
+            if p.returncode != 0:
+                raise RuntimeError("--dump-rules failed: " + p.stderr[-2000:])
+            os.replace(path + ".tmp", path)
+            self._dumps.add(path)
+        return path
+
+    def dump_chains(self, n, dispatch=None):
+        """nat KUBE-SERVICES and KUBE-CIP chains of a dump, and its layout."""
+        path = self.dump(n, dispatch)
+        if path not in self._dump_chains:
+            with open(path) as f:
+                ch = lib.dispatch_chains(f)
+            self._dump_chains = {path: (ch, lib.layout_of(ch))}  # one at a time: they are big
+        return self._dump_chains[path]
+
+    def layout(self, n, dispatch=None):
+        """The layout a dispatch setting gives n services (what --dump-rules writes)."""
+        key = (n, dispatch or self.cfg["dispatch"])
+        if key not in self._layouts:
+            self._layouts[key] = self.dump_chains(n, dispatch)[1]
+        return self._layouts[key]
 
     def objects(self, n):
         """The fixture's Services and EndpointSlices by name, and its ClusterIPs."""
@@ -130,15 +215,18 @@ class Bench:
             walls, rss = [], []
             rules = None
             for i in range(self.over(n, self.cfg["render_runs"], self.cfg["render_runs_over"])):
-                out = self.dump(n) if i == 0 else os.devnull
+                # the first run writes the payload the full phase restores (the daemon's flags)
+                out = os.path.join(self.fixtures, "dump-%d.rules" % n) if i == 0 else os.devnull
                 with open(out, "w") as f:
                     t = time.perf_counter()
                     p = subprocess.run(["/usr/bin/time", "-f", "%M", lib.BIN, "--dump-rules",
-                                        "--from-file", self.fixture(n)] + lib.DUMP_FLAGS,
+                                        "--from-file", self.fixture(n)] + self.dump_flags(),
                                        stdout=f, stderr=subprocess.PIPE, text=True)
                     walls.append(time.perf_counter() - t)
                 if p.returncode != 0:
                     raise RuntimeError("--dump-rules failed: " + p.stderr[-2000:])
+                if i == 0:
+                    self._dumps.add(out)
                 rss.append(int(p.stderr.strip().splitlines()[-1]) * 1024)
                 if i == 0:
                     rules = chains = 0
@@ -151,16 +239,19 @@ class Bench:
                                 chains += 1
             w = median(walls)
             self.res["render"][n] = dict(wall=w, walls=walls, rss=median(rss), rules=rules,
-                                         chains=chains, bytes=size, rules_per_s=rules / w)
-            log("render %6d: %s, %s rules (%s/s), max RSS %s" % (
-                n, fmt_s(w), fmt_n(rules), fmt_n(rules / w), fmt_b(median(rss))))
+                                         chains=chains, bytes=size, rules_per_s=rules / w,
+                                         layout=self.layout(n))
+            log("render %6d: %s, %s rules (%s/s), max RSS %s, %s layout" % (
+                n, fmt_s(w), fmt_n(rules), fmt_n(rules / w), fmt_b(median(rss)), self.layout(n)))
 
     # ---- bare restores -------------------------------------------------------------
 
     def bare_restore(self, backend, payload_path):
         """One transaction of the whole payload into a fresh namespace: (seconds, max RSS)."""
-        ns = lib.Netns("bare")
+        ns = lib.Netns("bare", big=os.path.getsize(payload_path) > self.BIG_BYTES)
         try:
+            self.prep_ns(ns)
+            lib.settle()
             with open(payload_path) as f:
                 argv = ["/usr/bin/time", "-f", "%M"] + lib.RESTORE_ARGS[backend]
 
@@ -177,12 +268,15 @@ class Bench:
 
     # ---- the daemon's first full sync (+ partial syncs in the last run) --------------
 
-    def start_daemon(self, n, backend, tag):
-        ns = lib.Netns(tag)
+    BIG_BYTES = 8 << 20  # payloads from about 2k services: their namespaces take a while to free
+
+    def start_daemon(self, n, backend, tag, dispatch=None):
+        lib.settle()
+        ns = lib.Netns(tag, big=n >= 2000)
         try:
             api = lib.ApiServer(ns, self.fixture(n), os.path.join(self.logdir, "%s-api.log" % ns.name))
             d = lib.Daemon(ns, api.url, backend, os.path.join(self.logdir, "%s.log" % ns.name),
-                           shim=self.shim)
+                           extra=self.dispatch_flags(dispatch), shim=self.shim)
             return ns, api, d
         except BaseException:
             ns.delete()
@@ -212,9 +306,20 @@ class Bench:
             for p in d.problems():
                 self.bug("%s %d services: daemon logged %s %r" % (backend, n, p["sev"], p["line"][:300]))
             if partial:
+                # the layout in the kernel must be the one the bare restore's payload has
+                r["layout"] = lib.NatView(ns, backend).layout()
+                if r["layout"] != self.layout(n):
+                    self.bug("%s %d services: the daemon wrote the %s layout, --dump-rules with the "
+                             "same flags the %s one" % (backend, n, r["layout"], self.layout(n)))
                 r["partial"] = self.partial_syncs(n, backend, ns, api, d)
                 st = d.rss()
                 r["rss_after_partial"], r["hwm_after_partial"] = st.get("VmRSS"), st.get("VmHWM")
+                changes = r["partial"].pop("changes")
+                if keep_for_dp:
+                    self.revert_partial(n, backend, api, d, changes)
+                elif backend == "nft" and n == self.cfg["churn_size"] and "churn" in self.phases:
+                    time.sleep(1.1)
+                    self.churn(n, ns, api, d)
             code, secs = d.stop()
             if code != 0:
                 self.bug("%s %d services: daemon exited %s on SIGTERM after %.1fs"
@@ -258,6 +363,7 @@ class Bench:
             reps = self.over(n, reps, self.cfg["partial_reps_legacy_over"])
         used_ips = {s["spec"]["clusterIP"] for s in svcs.values()}
         out = {"endpoint": [], "service": [], "noop": []}
+        changes = {"slices": set(), "services": []}  # what revert_partial puts back
         time.sleep(1.1)  # a full token
 
         def settle(start_idx, timeout):
@@ -286,6 +392,7 @@ class Bench:
             name, ei = self.changeable(n, (len(order) * (2 * k + 1)) // (2 * reps))
             sl = json.loads(json.dumps(slices[name]))
             sl["endpoints"][ei]["addresses"] = ["10.244.%d.%d" % (250 + k // 200, 2 + k % 200)]
+            changes["slices"].add(name)
             mark = d.mark()
             t = api.apply(sl)
             line, _ = d.wait_for(lambda l: l["msg"] == "SyncProxyRules complete" and
@@ -311,6 +418,7 @@ class Bench:
                    "spec": {"type": "ClusterIP", "clusterIP": ip, "clusterIPs": [ip],
                             "ports": [{"name": "http", "port": 80, "targetPort": 8080,
                                        "protocol": "TCP"}]}}
+            changes["services"].append((name, sl["metadata"]["name"]))
             mark = d.mark()
             t = api.apply(sl)
             line, _ = settle(mark, timeout)
@@ -323,11 +431,16 @@ class Bench:
                                  timeout=timeout)
             rec("service", line, t, {"ip": ip})
             time.sleep(1.1)
-        # is the last new service really in the kernel?
-        p = ns.run(["iptables-%s" % backend, "-w", "5", "-t", "nat", "-S", "KUBE-SERVICES"], check=False)
-        if "-d %s/32" % out["service"][-1]["ip"] not in p.stdout:
-            self.bug("%s %d services: new service %s not in KUBE-SERVICES after its sync"
-                     % (backend, n, out["service"][-1]["ip"]))
+        # is every new service really in the kernel, wherever the layout put its rule? A
+        # packet to it must reach its KUBE-SVC chain through KUBE-SERVICES (and the tree)
+        view = lib.NatView(ns, backend)
+        for x in out["service"]:
+            w = lib.walk(view, x["ip"], 80)
+            x["walked"] = w["walked"]
+            if not (w["target"] or "").startswith("KUBE-SVC-"):
+                self.bug("%s %d services: a packet to new service %s:80 does not reach a KUBE-SVC "
+                         "chain after its sync (%s layout; walked %s, ended in %s)"
+                         % (backend, n, x["ip"], view.layout(), " -> ".join(w["chains"]), w["target"]))
         for p in d.problems():
             self.bug("%s %d services: daemon logged %s %r" % (backend, n, p["sev"], p["line"][:300]))
         summ = {}
@@ -339,11 +452,36 @@ class Bench:
                 summ[kind]["n"] = len(rs)
                 summ[kind]["max_latency"] = max(r["latency"] for r in rs)
         summ["raw"] = out
+        summ["changes"] = changes
         log("partial %s %6d: endpoint %s (sync %s, %s), service %s (sync %s, %s)" % (
             backend, n, fmt_s(summ["endpoint"]["latency"]), fmt_s(summ["endpoint"]["elapsed"]),
             fmt_b(summ["endpoint"]["bytes"]), fmt_s(summ["service"]["latency"]),
             fmt_s(summ["service"]["elapsed"]), fmt_b(summ["service"]["bytes"])))
         return summ
+
+    def revert_partial(self, n, backend, api, d, changes):
+        """Put the cluster back as the fixture has it (the changed slices, no new services)
+        and wait for the sync that has it all: the rules the dataplane phase measures are
+        then exactly the fixture's (checked at DP_CHECK_SIZE against a restored payload)."""
+        _, slices, _ = self.objects(n)
+        mark = d.mark()
+        for name in sorted(changes["slices"]):
+            api.apply(slices[name])
+        for svc, sl in changes["services"]:
+            api.ns.call(api.admin.delete, "v1", "Service", svc, "ns-bench")
+            api.ns.call(api.admin.delete, "discovery.k8s.io/v1", "EndpointSlice", sl, "ns-bench")
+        t_last = time.time()
+        # the calls take well under the 1 s rate limit after the first sync they cause, so
+        # the sync that has them all starts after the last one returned
+        try:
+            d.wait_for(lambda l: l["msg"] == "SyncProxyRules complete" and
+                       l["ts"] - float(l["kv"]["elapsed"].rstrip("s")) > t_last, start=mark,
+                       timeout=20 + n * 0.002)
+        except TimeoutError:
+            self.note("%s %d services: no sync started after the partial syncs were reverted; the "
+                      "dataplane may measure one or two changed services" % (backend, n))
+        for p in d.problems(mark):
+            self.bug("%s %d services: daemon logged %s %r while reverting" % (backend, n, p["sev"], p["line"][:300]))
 
     def phase_full(self):
         for n in self.cfg["sizes"]:
@@ -351,8 +489,10 @@ class Bench:
             legs = ["bare-legacy", "daemon-legacy", "daemon-nft"]
             if n > self.cfg["legacy_max"]:
                 legs = ["daemon-nft"]
-                self.note("No legacy runs above %d services: a legacy full sync takes minutes there "
-                          "and every legacy partial sync rewrites the whole table." % self.cfg["legacy_max"])
+                self.note("No legacy full/partial runs above %d services: a legacy full sync takes over a "
+                          "minute there (see the dataplane's restore at 20k) and every legacy partial sync "
+                          "pays iptables-legacy-restore's cost for the whole table (~10 s at 10k)."
+                          % self.cfg["legacy_max"])
             if n <= self.cfg["nft_single_max"]:
                 legs.insert(1, "bare-nft")
             else:
@@ -372,21 +512,27 @@ class Bench:
                         log("full %6d run %d %s: %s (max RSS %s)" % (n, r + 1, leg, fmt_s(secs), fmt_b(rss)))
                     else:
                         be = leg.split("-")[1]
-                        x = self.daemon_first_sync(n, be, partial=last,
-                                                   keep_for_dp=last and n in self.cfg["dp_sizes"])
+                        # the rules of a run without partial syncs (the one before the last)
+                        # stay for the dataplane phase when it wants them; with one run, the
+                        # last run's, its partial syncs reverted
+                        keep = r == max(0, runs - 2) and "dataplane" in self.phases and (
+                            (be, n) in self.dp_groups() or n == self.DP_CHECK_SIZE)
+                        x = self.daemon_first_sync(n, be, partial=last, keep_for_dp=keep)
                         data[leg].append(x)
                         log("full %6d run %d %s: sync %s, start->synced %s, %s, RSS %s" % (
                             n, r + 1, leg, fmt_s(x["elapsed"]), fmt_s(x["start_to_sync"]),
                             fmt_b(x["bytes"]), fmt_b(x["rss"])))
-            res = {"runs": runs}
+            res = {"runs": runs, "layout": self.layout(n)}
             for leg, xs in data.items():
                 res[leg] = {k: median([x[k] for x in xs]) for k in xs[0]
                             if isinstance(xs[0][k], (int, float))}
                 res[leg]["all"] = [x["elapsed"] for x in xs]
                 if leg.startswith("daemon"):
-                    for k in ("partial", "rss_after_partial", "hwm_after_partial", "floor"):
+                    for k in ("partial", "rss_after_partial", "hwm_after_partial", "floor", "layout"):
                         res[leg][k] = xs[-1].get(k)
             self.res["full"][n] = res
+            log("full %6d: %s layout (%s service ports)" % (n, res["layout"], fmt_n(
+                (res.get("daemon-nft") or res.get("daemon-legacy") or {}).get("ports"))))
             if "bare-legacy" in res and "daemon-legacy" in res:
                 log("full %6d: legacy daemon/bare = %.2f" % (
                     n, res["daemon-legacy"]["elapsed"] / res["bare-legacy"]["elapsed"]))
@@ -394,86 +540,96 @@ class Bench:
     # ---- churn ------------------------------------------------------------------------
 
     def phase_churn(self):
-        n, secs, rate = self.cfg["churn_size"], self.cfg["churn_secs"], self.cfg["churn_rate"]
-        svcs, slices, order = self.objects(n)
+        """Standalone, when the full phase did not run it in its last nft daemon of that size."""
+        if self.res["churn"] is not None:
+            return
+        n = self.cfg["churn_size"]
         ns, api, d = self.start_daemon(n, "nft", "churn")
         try:
             d.wait_sync(timeout=120 + n * 0.05, full=True)
             time.sleep(2)
-            cpu0, ccpu0 = lib.proc_cpu(d.pid)
-            rss0 = d.rss().get("VmRSS")
-            mark = d.mark()
-            state = {"sent": 0, "late": 0, "errors": 0, "done": False}
-            # pre-build the changing slices: endpoint 2 of service j alternates addresses
-            nsv = len(order)
-            targets = [self.changeable(n, j) for j in range(nsv)]
-
-            def sender():
-                t0 = time.time()
-                total = int(secs * rate)
-                for i in range(total):
-                    due = t0 + i / rate
-                    now = time.time()
-                    if due > now:
-                        time.sleep(due - now)
-                    elif now - due > 0.5:
-                        state["late"] += 1
-                    j = (i * 7919) % nsv
-                    name, ei = targets[j]
-                    sl = slices[name]
-                    flip = (i // nsv) % 2 == 0
-                    sl2 = dict(sl)
-                    eps = list(sl["endpoints"])
-                    e = dict(eps[ei])
-                    e["addresses"] = ["10.244.%d.%d" % (240 + j // 250 % 10, 2 + j % 250)] if flip \
-                        else sl["endpoints"][ei]["addresses"]
-                    eps[ei] = e
-                    sl2["endpoints"] = eps
-                    try:
-                        api.admin.apply(sl2)
-                        state["sent"] += 1
-                    except Exception:
-                        state["errors"] += 1
-                state["done"] = True
-
-            t_start = time.time()
-            th = ns.thread(sender)
-            samples = []
-            while th.is_alive():
-                th.join(timeout=5)
-                samples.append((time.time() - t_start, d.rss().get("VmRSS")))
-                d.poll_log()
-            t_end = time.time()
-            time.sleep(3)  # the last coalesced sync
-            d.poll_log()
-            cpu1, ccpu1 = lib.proc_cpu(d.pid)
-            rss1 = d.rss()
-            syncs = [l for l in d.syncs(mark) if l["ts"] <= t_end + 3]
-            in_window = [l for l in syncs if l["ts"] <= t_end]
-            el = [float(l["kv"]["elapsed"].rstrip("s")) for l in syncs]
-            ipt = sum(d.breakdown(l)["iptables"] for l in syncs)
-            by = [int(l["kv"]["bytes"]) for l in syncs]
-            for p in d.problems(mark):
-                self.bug("churn: daemon logged %s %r" % (p["sev"], p["line"][:300]))
-            warm = next((r for t, r in samples if t >= 10), samples[0][1] if samples else None)
-            self.res["churn"] = dict(
-                services=n, seconds=t_end - t_start, rate=rate, sent=state["sent"],
-                errors=state["errors"], late=state["late"],
-                syncs=len(in_window), syncs_per_s=len(in_window) / (t_end - t_start),
-                full_syncs=sum(1 for l in syncs if l["kv"].get("fullSync") == "true"),
-                sync_elapsed_median=median(el), sync_elapsed_max=max(el) if el else None,
-                bytes_median=median(by), ipt_seconds=ipt, sync_seconds=sum(el), cpu=cpu1 - cpu0, child_cpu=ccpu1 - ccpu0,
-                rss_start=rss0, rss_warm=warm, rss_end=rss1.get("VmRSS"), hwm=rss1.get("VmHWM"),
-                rss_samples=samples)
-            c = self.res["churn"]
-            log("churn %d svc %.0fs: %d changes, %d syncs (%.2f/s), CPU %.1fs + %.1fs children, "
-                "RSS %s -> %s -> %s" % (n, c["seconds"], c["sent"], c["syncs"], c["syncs_per_s"],
-                                       c["cpu"], c["child_cpu"], fmt_b(rss0), fmt_b(warm),
-                                       fmt_b(c["rss_end"])))
+            self.churn(n, ns, api, d)
             d.stop()
             api.stop()
         finally:
             ns.delete()
+
+    def churn(self, n, ns, api, d):
+        """The churn run in a daemon that has synced n services and is idle (also the full
+        phase's last nft daemon of that size, after its partial syncs: one first full sync
+        fewer to wait for). The daemon keeps running."""
+        secs, rate = self.cfg["churn_secs"], self.cfg["churn_rate"]
+        svcs, slices, order = self.objects(n)
+        cpu0, ccpu0 = lib.proc_cpu(d.pid)
+        rss0 = d.rss().get("VmRSS")
+        mark = d.mark()
+        state = {"sent": 0, "late": 0, "errors": 0, "done": False}
+        # pre-build the changing slices: endpoint 2 of service j alternates addresses
+        nsv = len(order)
+        targets = [self.changeable(n, j) for j in range(nsv)]
+
+        def sender():
+            t0 = time.time()
+            total = int(secs * rate)
+            for i in range(total):
+                due = t0 + i / rate
+                now = time.time()
+                if due > now:
+                    time.sleep(due - now)
+                elif now - due > 0.5:
+                    state["late"] += 1
+                j = (i * 7919) % nsv
+                name, ei = targets[j]
+                sl = slices[name]
+                flip = (i // nsv) % 2 == 0
+                sl2 = dict(sl)
+                eps = list(sl["endpoints"])
+                e = dict(eps[ei])
+                e["addresses"] = ["10.244.%d.%d" % (240 + j // 250 % 10, 2 + j % 250)] if flip \
+                    else sl["endpoints"][ei]["addresses"]
+                eps[ei] = e
+                sl2["endpoints"] = eps
+                try:
+                    api.admin.apply(sl2)
+                    state["sent"] += 1
+                except Exception:
+                    state["errors"] += 1
+            state["done"] = True
+
+        t_start = time.time()
+        th = ns.thread(sender)
+        samples = []
+        while th.is_alive():
+            th.join(timeout=5)
+            samples.append((time.time() - t_start, d.rss().get("VmRSS")))
+            d.poll_log()
+        t_end = time.time()
+        time.sleep(3)  # the last coalesced sync
+        d.poll_log()
+        cpu1, ccpu1 = lib.proc_cpu(d.pid)
+        rss1 = d.rss()
+        syncs = [l for l in d.syncs(mark) if l["ts"] <= t_end + 3]
+        in_window = [l for l in syncs if l["ts"] <= t_end]
+        el = [float(l["kv"]["elapsed"].rstrip("s")) for l in syncs]
+        ipt = sum(d.breakdown(l)["iptables"] for l in syncs)
+        by = [int(l["kv"]["bytes"]) for l in syncs]
+        for p in d.problems(mark):
+            self.bug("churn: daemon logged %s %r" % (p["sev"], p["line"][:300]))
+        warm = next((r for t, r in samples if t >= 10), samples[0][1] if samples else None)
+        self.res["churn"] = dict(
+            services=n, seconds=t_end - t_start, rate=rate, sent=state["sent"],
+            errors=state["errors"], late=state["late"],
+            syncs=len(in_window), syncs_per_s=len(in_window) / (t_end - t_start),
+            full_syncs=sum(1 for l in syncs if l["kv"].get("fullSync") == "true"),
+            sync_elapsed_median=median(el), sync_elapsed_max=max(el) if el else None,
+            bytes_median=median(by), ipt_seconds=ipt, sync_seconds=sum(el), cpu=cpu1 - cpu0, child_cpu=ccpu1 - ccpu0,
+            rss_start=rss0, rss_warm=warm, rss_end=rss1.get("VmRSS"), hwm=rss1.get("VmHWM"),
+            rss_samples=samples)
+        c = self.res["churn"]
+        log("churn %d svc %.0fs: %d changes, %d syncs (%.2f/s), CPU %.1fs + %.1fs children, "
+            "RSS %s -> %s -> %s" % (n, c["seconds"], c["sent"], c["syncs"], c["syncs_per_s"],
+                                   c["cpu"], c["child_cpu"], fmt_b(rss0), fmt_b(warm),
+                                   fmt_b(c["rss_end"])))
 
     # ---- dataplane ---------------------------------------------------------------------
 
@@ -506,30 +662,152 @@ class Bench:
             raise RuntimeError("connrate server did not start")
         return c, s
 
-    def targets(self, node, backend, n):
-        """First and last usable ClusterIP rule of KUBE-SERVICES, as the kernel holds it."""
+    DP_CHECK_SIZE = 100  # a restored payload is compared with the daemon's own rules at this size
+    DP_PLAIN = ("10.244.200.1", 8080)  # a pod IP: no service matches it
+
+    def dp_groups(self):
+        """(backend, services) the dataplane phase measures, each in both layouts."""
+        g = {(be, n) for n in self.cfg["dp_sizes"] for be in ("nft", "legacy")}
+        g |= {("nft", n) for n in self.cfg["dp_threshold_sizes"]}
+        return sorted(g, key=lambda x: (x[1], x[0] != "nft"))
+
+    def service_ports(self, n):
         svcs, _, _ = self.objects(n)
+        return sum(len(s["spec"]["ports"]) for s in svcs.values())
+
+    def dp_targets(self, n):
+        """The first and the last usable ClusterIP rule of the linear KUBE-SERVICES (--dump-rules
+        --service-dispatch=linear; the tree layout holds the same rules elsewhere): TCP, ready
+        endpoints, internalTrafficPolicy Cluster. Also the chain's length."""
+        svcs, slices, _ = self.objects(n)
         by_ip = {s["spec"]["clusterIP"]: s for s in svcs.values()}
-        _, slices, _ = self.objects(n)
-        rules = node.run(["iptables-%s" % backend, "-w", "5", "-t", "nat", "-S", "KUBE-SERVICES"]).stdout
-        rx = re.compile(r"-d (\d+\.\d+\.\d+\.\d+)/32 .*-p tcp .*--dport (\d+) .*-j KUBE-SVC-|"
-                        r"-p tcp .*-d (\d+\.\d+\.\d+\.\d+)/32 .*--dport (\d+) .*-j KUBE-SVC-")
+        lines = self.dump_chains(n, "linear")[0].get("KUBE-SERVICES", [])
         cands = []
-        lines = [l for l in rules.splitlines() if l.startswith("-A KUBE-SERVICES")]
-        for pos, l in enumerate(lines):
-            m = rx.search(l)
-            if not m:
+        for pos, spec in enumerate(lines):
+            dst, plen, proto, dport, target, other = lib.rule_match(spec)
+            if other or proto != "tcp" or plen != 32 or not (target or "").startswith("KUBE-SVC-"):
                 continue
-            ip, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+            ip = lib.ip4_str(dst)
             s = by_ip.get(ip)
             if not s or s["spec"].get("internalTrafficPolicy") == "Local":
                 continue
-            sl = slices[s["metadata"]["name"]]
-            if not any(e["conditions"]["ready"] for e in sl["endpoints"]):
+            if not any(e["conditions"]["ready"] for e in slices[s["metadata"]["name"]]["endpoints"]):
                 continue
-            cands.append(dict(ip=ip, port=int(port), pos=pos + 1, name="%s/%s" % (
+            cands.append(dict(ip=ip, port=dport, pos=pos + 1, chain=target, name="%s/%s" % (
                 s["metadata"]["namespace"], s["metadata"]["name"])))
         return cands[0], cands[-1], len(lines)
+
+    @staticmethod
+    def with_jumps(text):
+        """text with the daemon's jump rules from the built-in chains (lib.JUMPS) added to
+        each table's section, as a full sync into an empty namespace writes them."""
+        out, table = [], None
+        for line in text.splitlines(True):
+            if line.startswith("*"):
+                table = line[1:].strip()
+            elif line.startswith("COMMIT"):
+                out += ["-I %s %s\n" % (c, spec) for t, c, spec in lib.JUMPS if t == table]
+            out.append(line)
+        return "".join(out)
+
+    def restore_txns(self, ns, backend, txns):
+        """Load txns in order (the dataplane's loads: not figures of the report, so they wait
+        for the xtables lock as long as it takes, e.g. behind someone else's legacy restore)."""
+        argv = [("600" if a == "5" and lib.RESTORE_ARGS[backend][i - 1] == "-w" else a)
+                for i, a in enumerate(lib.RESTORE_ARGS[backend])]
+
+        def go():
+            for x in txns:
+                p = subprocess.run(argv, input=x, capture_output=True, text=True)
+                if p.returncode != 0:
+                    raise RuntimeError("%s restore failed: %s" % (backend, p.stderr[-2000:]))
+        t = time.perf_counter()
+        ns.call(go)
+        return time.perf_counter() - t
+
+    def dp_restore(self, ns, backend, path):
+        """Load a --dump-rules payload into an empty namespace as the daemon's first full sync
+        leaves it: legacy in one transaction, nft split as the daemon splits it (one bare
+        transaction takes minutes above 2k services), plus the jump rules from the built-in
+        chains. Checked against a daemon's own rules at DP_CHECK_SIZE."""
+        if backend == "legacy":
+            with open(path) as f:
+                txns = [f.read()]
+        else:
+            txns, _, _ = self.split_payload(path, 100)
+        txns[-1] = self.with_jumps(txns[-1])
+        self.prep_ns(ns)
+        return self.restore_txns(ns, backend, txns)
+
+    def dp_switch(self, ns, backend, n, frm, to):
+        """Change a loaded namespace's dispatch from layout frm to layout to, in place: the
+        service chains are the same in both, only nat KUBE-SERVICES and the KUBE-CIP chains
+        differ. The new tree chains first (children first; nft in blocks of about 4000 rules,
+        as the daemon writes them), then KUBE-SERVICES, then the old tree chains go."""
+        old = [c for c in self.dump_chains(n, frm)[0] if c.startswith(lib.CIP_PFX)]
+        new = self.dump_chains(n, to)[0]
+        blocks, decl, body, k = [], [], [], 0
+        for c, rules in new.items():
+            if not c.startswith(lib.CIP_PFX):
+                continue
+            decl.append(":%s - [0:0]\n" % c)
+            body += ["-A %s %s\n" % (c, r) for r in rules]
+            k += len(rules)
+            if backend == "nft" and k >= 4000:
+                blocks.append("*nat\n" + "".join(decl + body) + "COMMIT\n")
+                decl, body, k = [], [], 0
+        last = ("*nat\n" + "".join(decl) + ":KUBE-SERVICES - [0:0]\n" + "".join(body) +
+                "".join("-A KUBE-SERVICES %s\n" % r for r in new["KUBE-SERVICES"]) +
+                "".join("-F %s\n" % c for c in old if c not in new) +
+                "".join("-X %s\n" % c for c in old if c not in new) + "COMMIT\n")
+        return self.restore_txns(ns, backend, blocks + [last])
+
+    def dp_nodes(self, backend, n):
+        """A node namespace holding the rules of n services: {layout: (namespace, how)}. The
+        full phase's daemon's (default flags: the auto layout) when there is one; else the
+        linear --dump-rules payload restored (so that tree, swapped in later, comes last).
+        The other layout is swapped into the same namespace later. (Not two namespaces
+        restored in parallel: iptables-legacy-restore holds the machine-wide xtables lock for
+        its whole run, over a minute at 20k services.)"""
+        ns = self.dp_keep.pop((backend, n), None)
+        if ns is not None:
+            return {self.layout(n): (ns, dict(how="daemon", seconds=None))}
+        ns = lib.Netns("dpn", big=n >= 2000)
+        try:
+            secs = self.dp_restore(ns, backend, self.dump(n, "linear"))
+        except BaseException:
+            ns.delete()
+            raise
+        log("dataplane %s %d: linear payload restored in %s" % (backend, n, fmt_s(secs)))
+        return {"linear": (ns, dict(how="restored", seconds=secs))}
+
+    @staticmethod
+    def norm_save(text):
+        """iptables-save text comparable across namespaces: no comments, counters or canary."""
+        return [re.sub(r"\[\d+:\d+\]", "[0:0]", l) for l in text.splitlines()
+                if l and not l.startswith("#") and "KUBE-PROXY-CANARY" not in l]
+
+    def dp_check_restore(self, backend, node, n):
+        """Is a restored payload (how the phase loads what no daemon left) the daemon's rules?"""
+        scratch = lib.Netns("chk")
+        try:
+            self.dp_restore(scratch, backend, self.dump(n))
+            diff = []
+            for t in ("nat", "filter"):
+                a = self.norm_save(node.run(["iptables-%s-save" % backend, "-t", t]).stdout)
+                b = self.norm_save(scratch.run(["iptables-%s-save" % backend, "-t", t]).stdout)
+                if a != b:
+                    diff += ["%s: daemon-only %r, restored-only %r" % (
+                        t, sorted(set(a) - set(b))[:3], sorted(set(b) - set(a))[:3])]
+            ok = not diff
+            if ok:
+                log("dataplane %s %d: the restored payload equals the daemon's rules" % (backend, n))
+            else:
+                self.note("dataplane %s %d services: the restored --dump-rules payload (plus the "
+                          "jump rules) differs from what the daemon wrote: %s" % (backend, n, "; ".join(diff)))
+            return ok
+        finally:
+            scratch.delete()
 
     def connrate_run(self, c, ip, port):
         p = c.run([self.connrate, "client", ip, str(port), str(self.cfg["dp_secs"])], check=False)
@@ -539,13 +817,31 @@ class Bench:
         return dict(rate=int(m.group(1)), p50=float(m.group(2)), p90=float(m.group(3)),
                     fails=int(m.group(4)))
 
+    def dp_window(self, legs):
+        """Interleaved runs of legs [(key, client, ip, port)]: every round runs each once, so
+        that whatever else the machine does spreads over all of them. Medians per key."""
+        lib.settle()
+        for _, c, ip, port in legs:  # warm up every path (ARP, route caches)
+            c.run([self.connrate, "client", ip, str(port), "0.05"])
+        raw = {k: [] for k, _, _, _ in legs}
+        for r in range(self.cfg["dp_runs"]):
+            for k, c, ip, port in legs:
+                raw[k].append(self.connrate_run(c, ip, port))
+        return {k: dict(rate=median([x["rate"] for x in xs]), p50=median([x["p50"] for x in xs]),
+                        rates=[x["rate"] for x in xs], fails=sum(x["fails"] for x in xs))
+                for k, xs in raw.items()}
+
     def phase_dataplane(self):
         self.connrate = os.path.join(self.out, "connrate")
-        configs = []
+        groups = self.dp_groups()
         extra = []
+        res = dict(runs=self.cfg["dp_runs"], secs=self.cfg["dp_secs"], baseline={}, groups={},
+                   checks={}, sizes=sorted({n for _, n in groups}),
+                   threshold_sizes=self.cfg["dp_threshold_sizes"])
         try:
             # baselines: kube-proxy's fixed rules, no services (a daemon synced an empty cluster)
-            for be in ("legacy", "nft"):
+            base = {}
+            for be in sorted({be for be, _ in groups}):
                 ns, api, d = self.start_daemon(0, be, "dpz" + be[0])
                 extra.append(ns)
                 d.wait_sync(timeout=60, full=True)
@@ -553,37 +849,48 @@ class Bench:
                 api.stop()
                 c, s = self.wire(ns, "z" + be[0])
                 extra += [c, s]
-                configs.append(dict(key="%s-0" % be, backend=be, n=0, client=c, rules=1,
-                                    targets={"plain": ("10.244.200.1", 8080)}))
-            for (be, n), node in sorted(self.dp_keep.items(), key=lambda x: (x[0][1], x[0][0])):
-                first, last, nrules = self.targets(node, be, n)
-                c, s = self.wire(node, be[0] + str(n))
-                extra += [c, s]
-                configs.append(dict(key="%s-%d" % (be, n), backend=be, n=n, client=c, rules=nrules,
-                                    first=first, last=last,
-                                    targets={"plain": ("10.244.200.1", 8080),
-                                             "first": (first["ip"], first["port"]),
-                                             "last": (last["ip"], last["port"])}))
-            # warm up every path once (ARP, route caches)
-            for cf in configs:
-                for ip, port in cf["targets"].values():
-                    cf["client"].run([self.connrate, "client", ip, str(port), "0.05"])
-            raw = {cf["key"]: {t: [] for t in cf["targets"]} for cf in configs}
-            for r in range(self.cfg["dp_runs"]):
-                for cf in configs:
-                    for t, (ip, port) in cf["targets"].items():
-                        raw[cf["key"]][t].append(self.connrate_run(cf["client"], ip, port))
-            res = {}
-            for cf in configs:
-                e = {"backend": cf["backend"], "services": cf["n"], "rules": cf.get("rules"),
-                     "first": cf.get("first"), "last": cf.get("last")}
-                for t, xs in raw[cf["key"]].items():
-                    e[t] = dict(rate=median([x["rate"] for x in xs]), p50=median([x["p50"] for x in xs]),
-                                rates=[x["rate"] for x in xs], fails=sum(x["fails"] for x in xs))
-                res[cf["key"]] = e
-                log("dataplane %-14s " % cf["key"] + " ".join(
-                    "%s=%s/s (p50 %.0fus)" % (t, fmt_n(e[t]["rate"]), e[t]["p50"]) for t in cf["targets"]))
-            self.res["dataplane"] = dict(configs=res, runs=self.cfg["dp_runs"], secs=self.cfg["dp_secs"])
+                w = lib.walk(lib.NatView(ns, be), *self.DP_PLAIN)
+                base[be] = c
+                res["baseline"][be] = dict(walked=w["walked"], windows=[])
+            # a restored payload against the daemon's own rules, where a daemon left some
+            for be in ("nft", "legacy"):
+                node = self.dp_keep.get((be, self.DP_CHECK_SIZE))
+                if node is not None:
+                    res["checks"][be] = self.dp_check_restore(be, node, self.DP_CHECK_SIZE)
+                    if (be, self.DP_CHECK_SIZE) not in groups:
+                        node.delete()
+                        del self.dp_keep[(be, self.DP_CHECK_SIZE)]
+            for be, n in groups:
+                first, last, nrules = self.dp_targets(n)
+                nodes = self.dp_nodes(be, n)
+                wired = []
+                try:
+                    order = list(nodes) + [l for l in ("tree", "linear") if l not in nodes]
+                    for layout in order:
+                        sw = None
+                        if layout not in nodes:  # swap it into the one namespace there is
+                            (frm, (node, how)), = nodes.items()
+                            sw = self.dp_switch(node, be, n, frm, layout)
+                            nodes = {layout: (node, how)}
+                        node, how = nodes[layout]
+                        c = next((w[1] for w in wired if w[0] is node), None)
+                        if c is None:
+                            c, srv = self.wire(node, be[0] + str(n))
+                            wired.append((node, c, srv))
+                        e = self.dp_config(res, base, be, n, layout, node, c, first, last, nrules, how, sw)
+                        if layout == "tree" and n == max(self.cfg["dp_sizes"]):
+                            self.dp_noext(be, n, node, base[be], c, e, refill=layout != order[-1])
+                finally:
+                    for node, c, srv in wired:
+                        c.delete()
+                        srv.delete()
+                    for node, _ in nodes.values():
+                        node.delete()
+            for be, b in res["baseline"].items():
+                rs = [r for w in b["windows"] for r in w["rates"]]
+                b["rate"] = median(rs)
+                b["p50"] = median([w["p50"] for w in b["windows"]])
+            self.res["dataplane"] = res
         finally:
             for ns in extra:
                 ns.delete()
@@ -591,13 +898,99 @@ class Bench:
                 ns.delete()
             self.dp_keep = {}
 
+    def dp_config(self, res, base, be, n, layout, node, c, first, last, nrules, how, switched):
+        """One node in one layout: check where each target's packet goes, then measure it
+        interleaved with the same backend's baseline."""
+        view = lib.NatView(node, be)
+        key = "%s-%d-%s" % (be, n, layout)
+        e = dict(backend=be, services=n, layout=layout, ports=self.service_ports(n),
+                 kernel_layout=view.layout(), linear_rules=nrules, loaded=how["how"],
+                 load_seconds=how["seconds"], switch_seconds=switched, first=first, last=last)
+        if e["kernel_layout"] != layout:
+            self.bug("dataplane %s: the kernel holds the %s layout" % (key, e["kernel_layout"]))
+        legs = [("baseline", base[be]) + self.DP_PLAIN]
+        for t, (ip, port, want) in (("plain", self.DP_PLAIN + (None,)),
+                                    ("first", (first["ip"], first["port"], first["chain"])),
+                                    ("last", (last["ip"], last["port"], last["chain"]))):
+            w = lib.walk(view, ip, port)
+            e[t] = dict(walked=w["walked"], depth=len(w["chains"]), ip=ip, port=port)
+            if w["target"] != want:
+                self.bug("dataplane %s: a packet to %s:%d ends in %s, not %s (walked %s)"
+                         % (key, ip, port, w["target"], want, " -> ".join(w["chains"])))
+                continue
+            legs.append((t, c, ip, port))
+        m = self.dp_window(legs)
+        b = m.pop("baseline")
+        res["baseline"][be]["windows"].append(b)
+        e["baseline_rate"] = b["rate"]
+        for t, x in m.items():
+            e[t].update(x)
+            e[t]["ratio"] = x["rate"] / b["rate"] if b["rate"] else None
+        res["groups"][key] = e
+        self.dp_log(key, e, b)
+        return e
+
+    def dp_log(self, key, e, b):
+        log("dataplane %-18s %s; baseline %s/s" % (key, " ".join(
+            "%s=%s/s (%.2fx, p50 %.0fus, %d rules)" % (t, fmt_n(e[t]["rate"]), e[t]["ratio"], e[t]["p50"],
+                                                     e[t]["walked"]) for t in ("plain", "first", "last", "noext")
+            if t in e and "rate" in e[t]), fmt_n(b["rate"])))
+
+    FILTER_DISPATCH = ("KUBE-EXTERNAL-SERVICES", "KUBE-SERVICES", "KUBE-PROXY-FIREWALL")
+
+    def dp_noext(self, be, n, node, bc, c, e, refill):
+        """Diagnostic at the biggest size, tree layout: what the filter table's per-service
+        chains cost, which neither layout changes. (a) filter KUBE-EXTERNAL-SERVICES emptied:
+        every new connection the node forwards that is not masqueraded service traffic
+        (accepted earlier by KUBE-FORWARD) walks it; it holds upstream's DROP rules for
+        services without (local) endpoints, the NodePort ones with `-m addrtype --dst-type
+        LOCAL` (a route lookup each). (b) filter KUBE-SERVICES and KUBE-PROXY-FIREWALL emptied
+        too (-d rules for services without endpoints and LB source ranges; the firewall chain
+        is walked by every new connection): what is left is nat's own cost. Put back
+        afterwards when the namespace is measured again."""
+        tc = ["iptables-%s" % be, "-w", "600", "-t", "filter"]
+        ext, table = {ch: [] for ch in self.FILTER_DISPATCH}, None
+        with open(self.dump(n, e["layout"])) as f:
+            for line in f:
+                if line.startswith("*"):
+                    table = line[1:].strip()
+                elif table == "filter" and line.startswith("-A ") and line.split()[1] in ext:
+                    ext[line.split()[1]].append(line)
+        node.run(tc + ["-F", "KUBE-EXTERNAL-SERVICES"])
+        m = self.dp_window([("baseline", bc) + self.DP_PLAIN, ("plain", c) + self.DP_PLAIN])
+        b = m.pop("baseline")
+        x = m["plain"]
+        x["ratio"] = x["rate"] / b["rate"] if b["rate"] else None
+        x["rules"] = len(ext["KUBE-EXTERNAL-SERVICES"])
+        x["addrtype"] = sum(1 for l in ext["KUBE-EXTERNAL-SERVICES"] if "--dst-type LOCAL" in l)
+        e["noext"] = x
+        for ch in self.FILTER_DISPATCH[1:]:
+            node.run(tc + ["-F", ch])
+        legs = [("baseline", bc) + self.DP_PLAIN, ("plain", c) + self.DP_PLAIN]
+        legs += [(t, c, e[t]["ip"], e[t]["port"]) for t in ("first", "last") if "rate" in e[t]]
+        m = self.dp_window(legs)
+        b = m.pop("baseline")
+        for x in m.values():
+            x["ratio"] = x["rate"] / b["rate"] if b["rate"] else None
+        e["nofilter"] = dict(m, rules={ch: len(v) for ch, v in ext.items()})
+        if refill:
+            self.restore_txns(node, be, ["*filter\n" + "".join(":%s - [0:0]\n" % ch for ch in ext) +
+                                         "".join(l for v in ext.values() for l in v) + "COMMIT\n"])
+        log("dataplane %s-%d-tree, filter KUBE-EXTERNAL-SERVICES (%d rules, %d addrtype LOCAL) emptied: plain "
+            "%.2fx; also filter KUBE-SERVICES (%d) and KUBE-PROXY-FIREWALL (%d) emptied: %s" % (
+                be, n, e["noext"]["rules"], e["noext"]["addrtype"], e["noext"]["ratio"],
+                len(ext["KUBE-SERVICES"]), len(ext["KUBE-PROXY-FIREWALL"]),
+                " ".join("%s %.2fx" % (t, x["ratio"]) for t, x in m.items())))
+
     # ---- nft transaction size --------------------------------------------------------
 
     @staticmethod
     def split_payload(path, per_txn):
         """The --dump-rules payload cut as the daemon cuts a full nft sync (rules/diff.c):
         KUBE-MARK-MASQ first, then the service ports' own chains per_txn ports at a time,
-        then filter + the nat dispatch chains in one last transaction."""
+        then (tree layout) the KUBE-CIP chains, children first, in transactions of about
+        4000 rules (TREE_TXN_RULES), then filter + the nat dispatch chains in one last
+        transaction."""
         own_pfx = ("KUBE-SVC-", "KUBE-SEP-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SVL-")
         sections, cur = {}, None
         with open(path) as f:
@@ -624,11 +1017,14 @@ class Bench:
                 own_order.append(name)
                 decl_of[name] = l
         rules_of = {}
-        fixed_decl = [l for l in nat["decl"] if not l[1:].split()[0].startswith(own_pfx)]
+        cip_order = [l[1:].split()[0] for l in nat["decl"] if l[1:].startswith(lib.CIP_PFX)]
+        fixed_decl = [l for l in nat["decl"] if not l[1:].split()[0].startswith(own_pfx + (lib.CIP_PFX,))]
         fixed_rules = []
         for l in nat["rules"]:
             chain = l.split()[1]
-            if chain in parent:
+            if chain.startswith(lib.CIP_PFX):
+                rules_of.setdefault(chain, []).append(l)
+            elif chain in parent:
                 rules_of.setdefault(chain, []).append(l)
                 m = re.search(r" -j (KUBE-\S+)", l)
                 if m and m.group(1) in parent:
@@ -650,26 +1046,36 @@ class Bench:
             chains = [c for g in gorder[i:i + per_txn] for c in groups[g]]
             txns.append("*nat\n" + "".join(decl_of[c] for c in chains) +
                         "".join(l for c in chains for l in rules_of.get(c, [])) + "COMMIT\n")
+        decl, body, n_own = [], [], len(txns)
+        for i, c in enumerate(cip_order):
+            decl.append(":%s - [0:0]\n" % c)
+            body += rules_of.get(c, [])
+            if len(body) >= 4000 or i == len(cip_order) - 1:
+                txns.append("*nat\n" + "".join(decl + body) + "COMMIT\n")
+                decl, body = [], []
         last = ""
         if "filter" in sections:
             last += "*filter\n" + "".join(sections["filter"]["decl"]) + \
                 "".join(sections["filter"]["rules"]) + "COMMIT\n"
         last += "*nat\n" + "".join(fixed_decl) + "".join(fixed_rules) + "COMMIT\n"
         txns.append(last)
-        return txns, len(gorder)
+        return txns, len(gorder), len(txns) - 1 - n_own
 
     def phase_txn(self):
         n = self.cfg["txn_size"]
-        res = {"services": n, "sizes": {}}
+        res = {"services": n, "sizes": {}, "layout": self.layout(n)}
         split = {}
         for k in self.cfg["txn_sizes"]:
-            split[k], ports = self.split_payload(self.dump(n), k)
+            split[k], ports, ncip = self.split_payload(self.dump(n), k)
         res["ports"] = ports
         times = {k: [] for k in split}
         for r in range(self.cfg["txn_runs"]):
             for k, txns in split.items():
-                ns = lib.Netns("txn")
+                ns = lib.Netns("txn", big=n >= 2000)
                 try:
+                    self.prep_ns(ns)
+                    lib.settle()
+
                     def go():
                         per = []
                         t = time.perf_counter()
@@ -684,11 +1090,14 @@ class Bench:
                     total, per = ns.call(go)
                 finally:
                     ns.delete()
-                blocks = per[1:-1]  # the MARK-MASQ transaction first, filter + dispatch last
+                # the MARK-MASQ transaction first, then the ports' chains, the tree chains
+                # (tree layout), filter + dispatch last
+                blocks = per[1:len(per) - 1 - ncip]
                 full_blocks = blocks if ports % k == 0 else blocks[:-1]
                 times[k].append(dict(total=total, n=len(txns), first=full_blocks[0] if full_blocks else None,
                                      last_own=full_blocks[-1] if full_blocks else None, final=per[-1],
-                                     blocks=sum(blocks)))
+                                     blocks=sum(blocks), tree=sum(per[len(per) - 1 - ncip:-1]),
+                                     n_tree=ncip))
                 x = times[k][-1]
                 log("txn %d services, %d per transaction: %s in %d transactions (first block %s, "
                     "last full block %s, dispatch %s)" % (n, k, fmt_s(total), len(txns), fmt_s(x["first"]),
@@ -703,13 +1112,11 @@ class Bench:
     def run(self):
         t0 = time.time()
         self.res["machine"] = machine()
+        self.res["auto_ports"] = auto_ports()
         self.res["started"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         self.res["load_start"] = loadavg()
         for ph in PHASES:
             if ph not in self.phases:
-                continue
-            if ph == "dataplane" and not self.dp_keep:
-                self.note("dataplane: no daemon namespaces kept (run the full phase with it)")
                 continue
             t = time.time()
             log("== phase", ph)
@@ -717,6 +1124,16 @@ class Bench:
             self.res.setdefault("phase_seconds", {})[ph] = time.time() - t
         self.res["seconds"] = time.time() - t0
         self.res["load_end"] = loadavg()
+
+
+def auto_ports():
+    """RULES_DISPATCH_AUTO_PORTS of the source tree (rules/model.h): auto's threshold."""
+    try:
+        with open(os.path.join(lib.REPO, "rules", "model.h")) as f:
+            m = re.search(r"#define RULES_DISPATCH_AUTO_PORTS\s+(\d+)", f.read())
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
 
 
 def loadavg():

@@ -72,9 +72,13 @@ class Netns:
 
     live = []
     _seq = 0
+    cleanup_pending = False  # a namespace with big tables was deleted: see settle()
 
-    def __init__(self, tag):
+    def __init__(self, tag, big=False):
+        """big: it will hold the rules of thousands of services (settle() waits for the
+        kernel to free them after delete())."""
         Netns._seq += 1
+        self.big = big
         self.name = "%s%s%d" % (PREFIX, tag, Netns._seq)
         run(["ip", "netns", "add", self.name])
         Netns.live.append(self)
@@ -144,6 +148,8 @@ class Netns:
             except (ProcessLookupError, ValueError):
                 pass
         run(["ip", "netns", "del", self.name], check=False)
+        if self.big:
+            Netns.cleanup_pending = True
         if self in Netns.live:
             Netns.live.remove(self)
 
@@ -151,6 +157,37 @@ class Netns:
     def delete_all(cls):
         for ns in list(cls.live):
             ns.delete()
+
+
+def _cpu_busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)  # all but idle and iowait, total
+
+
+def settle(limit=0.3, timeout=20.0):
+    """Before a timed measurement: when a namespace with big tables was deleted, wait until
+    the CPUs are idle again. `ip netns del` returns at once and the kernel frees the tables
+    in the background: half a second of one core for 10k services' nft rules, three seconds
+    for legacy's, more at 20k, enough to slow down whatever is measured next. Idle: busy
+    below limit (of all CPUs) over two samples of 0.1 s. Returns the seconds waited."""
+    if not Netns.cleanup_pending:
+        return 0.0
+    t0 = time.time()
+    prev, ok = _cpu_busy(), 0
+    while time.time() - t0 < timeout:
+        time.sleep(0.1)
+        cur = _cpu_busy()
+        frac = (cur[0] - prev[0]) / max(1, cur[1] - prev[1])
+        prev = cur
+        ok = ok + 1 if frac < limit else 0
+        if ok >= 2:
+            break
+    Netns.cleanup_pending = False
+    waited = time.time() - t0
+    if waited > 1:
+        log("waited %.1f s for the kernel to free a deleted namespace's tables" % waited)
+    return waited
 
 
 # ---- processes ------------------------------------------------------------------
@@ -408,3 +445,158 @@ def fmt_n(x):
 def load_json(path):
     with open(path) as f:
         return json.load(f)
+
+
+# ---- the nat table as the kernel holds it, and a packet's walk through it ----------------
+
+# The jump rules a full sync ensures in the built-in chains (rules/diff.c `jumps`, in that
+# order, each inserted at the top). --dump-rules does not print them: a payload restored by
+# hand needs them appended to behave like the daemon's rules.
+JUMPS = [
+    ("filter", "INPUT", '-m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible '
+                        'service portals" -j KUBE-EXTERNAL-SERVICES'),
+    ("filter", "FORWARD", '-m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible '
+                          'service portals" -j KUBE-EXTERNAL-SERVICES'),
+    ("filter", "INPUT", '-m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS'),
+    ("filter", "FORWARD", '-m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" '
+                          '-j KUBE-SERVICES'),
+    ("filter", "OUTPUT", '-m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" '
+                         '-j KUBE-SERVICES'),
+    ("filter", "FORWARD", '-m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'),
+    ("filter", "INPUT", '-m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer '
+                        'firewall" -j KUBE-PROXY-FIREWALL'),
+    ("filter", "OUTPUT", '-m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer '
+                         'firewall" -j KUBE-PROXY-FIREWALL'),
+    ("filter", "FORWARD", '-m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer '
+                          'firewall" -j KUBE-PROXY-FIREWALL'),
+    ("nat", "OUTPUT", '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES'),
+    ("nat", "PREROUTING", '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES'),
+    ("nat", "POSTROUTING", '-m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'),
+    ("filter", "INPUT", "-j KUBE-FIREWALL"),
+    ("filter", "OUTPUT", "-j KUBE-FIREWALL"),
+]
+NFACCT = ["ct_state_invalid_dropped_pkts", "localhost_nps_accepted_pkts"]  # cmd/daemon.c
+CIP_PFX = "KUBE-CIP-"  # the tree layout's chains (rules/dispatch.h)
+_COMMENT_RE = re.compile(r'-m comment --comment ("(?:[^"\\]|\\.)*"|\S+) ?')
+
+
+def dispatch_chains(lines):
+    """{chain: [rule spec]} of nat KUBE-SERVICES and the KUBE-CIP chains, from the "*nat"
+    section of iptables-save or --dump-rules text (other tables and chains skipped), in order."""
+    out = {}
+    nat = False
+    for l in lines:
+        if l.startswith("*"):
+            nat = l.startswith("*nat")
+        elif nat and (l.startswith("-A KUBE-SERVICES ") or l.startswith("-A " + CIP_PFX)):
+            chain, spec = l[3:].rstrip("\n").split(" ", 1)
+            out.setdefault(chain, []).append(spec)
+    return out
+
+
+def layout_of(chains):
+    """'tree' when KUBE-SERVICES jumps to KUBE-CIP chains, else 'linear'."""
+    return "tree" if any(" -j " + CIP_PFX in r for r in chains.get("KUBE-SERVICES", [])) else "linear"
+
+
+class NatView:
+    """nat KUBE-SERVICES and the KUBE-CIP chains as the kernel holds them, read on demand:
+    iptables-nft lists one chain without reading the rest (cheap at any size); legacy always
+    reads the whole table, so it is read once."""
+
+    def __init__(self, ns, backend):
+        self.ns, self.backend = ns, backend
+        self.chains = None
+        if backend == "legacy":
+            txt = ns.run(["iptables-legacy-save", "-t", "nat"]).stdout
+            self.chains = dispatch_chains(txt.splitlines())
+
+    def chain(self, name):
+        if self.chains is not None:
+            return self.chains.get(name, [])
+        if not hasattr(self, "_cache"):
+            self._cache = {}
+        if name not in self._cache:
+            p = self.ns.run(["iptables-nft", "-w", "5", "-t", "nat", "-S", name], check=False)
+            self._cache[name] = [l[3:].split(" ", 1)[1] for l in p.stdout.splitlines()
+                                 if l.startswith("-A ")] if p.returncode == 0 else []
+        return self._cache[name]
+
+    def layout(self):
+        return layout_of({"KUBE-SERVICES": self.chain("KUBE-SERVICES")})
+
+
+def _ip4(s):
+    a, _, ln = s.partition("/")
+    p = [int(x) for x in a.split(".")]
+    return (p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3], int(ln) if ln else 32
+
+
+def rule_match(spec):
+    """(dst value, prefix len, proto, dport, target, other) of one KUBE-SERVICES/KUBE-CIP rule
+    spec; other: matches the walk cannot evaluate (a negation, addrtype, ...)."""
+    toks = _COMMENT_RE.sub("", spec).split()
+    dst = plen = proto = dport = target = None
+    other = []
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t == "!":
+            other.append(" ".join(toks[i:i + 3]))
+            i += 3
+            continue
+        if t == "-d" and i + 1 < len(toks) and ":" not in toks[i + 1]:
+            dst, plen = _ip4(toks[i + 1])
+            i += 2
+        elif t == "-p":
+            proto = toks[i + 1]
+            i += 2
+        elif t == "--dport":
+            dport = int(toks[i + 1])
+            i += 2
+        elif t == "-j":
+            target = toks[i + 1]
+            i += 2
+        elif t == "-m" and toks[i + 1] in ("tcp", "udp", "sctp"):
+            i += 2
+        else:
+            other.append(t)
+            i += 1
+    return dst, plen, proto, dport, target, other
+
+
+def walk(view, ip, port, proto="tcp"):
+    """The path of the first packet of a connection to ip:port through nat KUBE-SERVICES, as
+    iptables evaluates it: {'target': the chain or verdict it ends in (None: fell through),
+    'walked': rules evaluated, 'chains': the chains entered}. Rules with matches it cannot
+    evaluate (the NodePort jump's addrtype LOCAL) count as walked and not taken: every
+    destination here is a remote address."""
+    a, _ = _ip4(ip)
+    out = {"walked": 0, "chains": [], "target": None}
+
+    def go(chain, depth):
+        out["chains"].append(chain)
+        for spec in view.chain(chain):
+            out["walked"] += 1
+            dst, plen, pr, dp, target, other = rule_match(spec)
+            if other:
+                continue
+            if dst is not None and plen and (a ^ dst) >> (32 - plen):
+                continue
+            if pr is not None and pr != proto:
+                continue
+            if dp is not None and dp != port:
+                continue
+            if target and target.startswith(CIP_PFX) and depth < 16:
+                if go(target, depth + 1):
+                    return True
+                continue
+            out["target"] = target
+            return True
+        return False
+    go("KUBE-SERVICES", 0)
+    return out
+
+
+def ip4_str(v):
+    return "%d.%d.%d.%d" % (v >> 24, (v >> 16) & 255, (v >> 8) & 255, v & 255)

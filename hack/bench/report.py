@@ -20,6 +20,7 @@ T_NFT_FULL_10K = 20.0
 T_LEGACY_RATIO = 1.1
 T_RENDER_10K = 0.100
 T_RSS_10K = 30 << 20
+T_FEW_KB = 8 << 10  # "one changed service => a few KB"
 
 
 def g(d, *path):
@@ -58,10 +59,13 @@ def size_table(r, n):
     dn, dl = fl.get("daemon-nft"), fl.get("daemon-legacy")
     bn, bl = fl.get("bare-nft"), fl.get("bare-legacy")
     head = "### %s services × 10 endpoints" % fmt_n(n)
+    lay = fl.get("layout") or g(rd, "layout")
     if rd:
         head += " — %s service ports, %s rules in %s chains, %s of iptables-restore input" % (
             fmt_n(g(dn, "ports") or g(dl, "ports")), fmt_n(rd["rules"]), fmt_n(rd["chains"]),
             fmt_b(rd["bytes"]))
+    if lay:
+        head += "; **%s** dispatch layout (the daemon's default flags)" % lay
     out += [head, "", "| | nft | legacy |", "|---|---|---|"]
     if rd:
         v = "%s (%s rules/s), max RSS %s" % (fmt_s(rd["wall"]), fmt_n(rd["rules_per_s"]), fmt_b(rd["rss"]))
@@ -124,10 +128,10 @@ def scaling(r):
     out = ["### Partial syncs against cluster size", "",
            "Event → in the kernel (the daemon's `iptables` and own time in brackets), and the "
            "restore payload.", "",
-           "| services | nft: one endpoint changed | nft: one new service | legacy: one endpoint changed "
-           "| legacy: one new service |", "|---|---|---|---|---|"]
+           "| services | layout | nft: one endpoint changed | nft: one new service | legacy: one endpoint changed "
+           "| legacy: one new service |", "|---|---|---|---|---|---|"]
     for n in sizes(r.get("full")):
-        row = [fmt_n(n)]
+        row = [fmt_n(n), g(r, "full", n, "layout") or "–"]
         for be in ("nft", "legacy"):
             for kind in ("endpoint", "service"):
                 x = g(r, "full", n, "daemon-" + be, "partial", kind)
@@ -135,14 +139,17 @@ def scaling(r):
                     fmt_s(x["latency"]), fmt_s(x["ipt"]), fmt_s(x["own"]), fmt_b(x["bytes"])))
         out.append("| " + " | ".join(row) + " |")
     out += ["", "### First full sync against cluster size", "",
-            "| services | render | nft: daemon | legacy: daemon | legacy: bare, 1 transaction | legacy ratio "
+            "Layout: the dispatch layout the daemon chose with its default flags (`auto`); the bare "
+            "restores ran the `--dump-rules` payload rendered with the same flags.", "",
+            "| services | layout | render | nft: daemon | legacy: daemon | legacy: bare, 1 transaction | legacy ratio "
             "| nft: bare, 1 transaction | start → synced (nft) | RSS (nft) |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for n in sizes(r.get("full")):
         fl = g(r, "full", n)
         dn, dl, bl, bn = (fl.get(k) for k in ("daemon-nft", "daemon-legacy", "bare-legacy", "bare-nft"))
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            fmt_n(n), fmt_s(g(r, "render", n, "wall")), fmt_s(g(dn, "elapsed")), fmt_s(g(dl, "elapsed")),
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            fmt_n(n), fl.get("layout") or "–", fmt_s(g(r, "render", n, "wall")), fmt_s(g(dn, "elapsed")),
+            fmt_s(g(dl, "elapsed")),
             fmt_s(g(bl, "elapsed")), fx(ratio(g(dl, "elapsed"), g(bl, "elapsed"))),
             fmt_s(g(bn, "elapsed")) if bn else "skipped", fmt_s(g(dn, "start_to_sync")), fmt_b(g(dn, "rss"))))
     out.append("")
@@ -175,23 +182,52 @@ def targets(r):
         lat = [g(r, "full", n, "daemon-nft", "partial", "endpoint", "latency") for n in ns]
         own = [g(r, "full", n, "daemon-nft", "partial", "endpoint", "own") for n in ns]
         ipt = [g(r, "full", n, "daemon-nft", "partial", "endpoint", "ipt") for n in ns]
-        flat_b = max(by) <= 2 * min(by)
-        row("partial sync payload flat from %s to %s services (one endpoint changed, nft)" % (fmt_n(ns[0]), fmt_n(ns[-1])),
-            " → ".join(fmt_b(x) for x in by), flat_b, "")
+        sv = [g(r, "full", n, "daemon-nft", "partial", "service", "bytes") for n in ns]
+        flat_b = max(by + sv) <= T_FEW_KB
+        row("partial sync payload flat from %s to %s services: one changed service ⇒ a few KB (≤ 8 KB; nft, "
+            "one endpoint changed / one new service)" % (fmt_n(ns[0]), fmt_n(ns[-1])),
+            " → ".join(fmt_b(x) for x in by) + " / " + " → ".join(fmt_b(x) for x in sv), flat_b,
+            "(%s)" % fmt_b(max(by + sv)))
         flat_l = max(lat) <= 2 * min(lat) + 0.005
         row("partial sync latency flat (one endpoint changed, nft): a few ms plus iptables' floor",
             " → ".join(fmt_s(x) for x in lat) + " (iptables %s; daemon %s)" % (
                 " → ".join(fmt_s(x) for x in ipt), " → ".join(fmt_s(x) for x in own)),
             flat_l, "(iptables-nft's own cost grows with the table; the daemon's part: %s)"
             % " → ".join(fmt_s(x) for x in own))
+    for be in ("nft", "legacy"):
+        e = g(r, "dataplane", "groups", "%s-20000-tree" % be)
+        rs = [(t, g(e, t, "ratio")) for t in ("plain", "first", "last")]
+        rs = [(t, x) for t, x in rs if x is not None]
+        worst = min(rs, key=lambda tx: tx[1]) if rs else None
+        lin = g(r, "dataplane", "groups", "%s-20000-linear" % be)
+        noext = g(e, "nofilter", "plain", "ratio")
+        row("tree layout within 10 %% of the no-service baseline at 20k services, %s (new TCP connections/s: "
+            "plain, first, last service)" % be,
+            ", ".join("%s %s" % (t, fx(x)) for t, x in rs) + (
+                " (linear: %s)" % ", ".join("%s %s" % (t, fx(g(lin, t, "ratio"))) for t, _ in rs) if lin else "") +
+            ("; with the filter table's per-service chains emptied (diagnostic): plain %s, first %s, last %s"
+             % (fx(noext), fx(g(e, "nofilter", "first", "ratio")), fx(g(e, "nofilter", "last", "ratio")))
+             if noext else "")
+            if rs else "–", None if worst is None else worst[1] >= 0.9,
+            "by %.0f points (%s)" % (100 * (0.9 - worst[1]), worst[0]) if worst else "")
     c = r.get("churn")
     if c:
         grow = c["rss_end"] - c["rss_warm"] if c["rss_end"] and c["rss_warm"] else None
-        row("no RSS growth over the churn run", "%s → %s (%+.1f MB)" % (
-            fmt_b(c["rss_warm"]), fmt_b(c["rss_end"]), grow / 2**20 if grow is not None else 0),
-            None if grow is None else grow < 2 << 20, "")
+        half = churn_half(c)
+        row("no RSS growth over the churn run", "%s → %s (%+.1f MB; %+.1f MB over the second half)" % (
+            fmt_b(c["rss_warm"]), fmt_b(c["rss_end"]), grow / 2**20 if grow is not None else 0,
+            (c["rss_end"] - half) / 2**20 if half and c["rss_end"] else 0),
+            None if grow is None else grow < 2 << 20, "by %.1f MB" % (grow / 2**20) if grow else "")
     out.append("")
     return out
+
+
+def churn_half(c):
+    """RSS at half time of the churn run (the sample closest to it)."""
+    xs = c.get("rss_samples") or []
+    if not xs:
+        return None
+    return min(xs, key=lambda tx: abs(tx[0] - c["seconds"] / 2))[1]
 
 
 def churn(r):
@@ -200,42 +236,120 @@ def churn(r):
         return []
     return ["### Churn: endpoint changes at %d/s for %.0f s, %s services, nft" % (c["rate"], c["seconds"], fmt_n(c["services"])), "",
             "| changes sent | syncs | syncs/s | full syncs | sync time (median / max) | bytes/sync (median) "
-            "| CPU: daemon / iptables children | RSS: before → after 10 s → end (peak) |",
+            "| CPU: daemon / iptables children | RSS: before → after 10 s → half time → end (peak) |",
             "|---|---|---|---|---|---|---|---|",
-            "| %s%s | %d | %.2f | %d | %s / %s | %s | %.1f s (%.0f%% of a core) / %.1f s | %s → %s → %s (%s) |" % (
+            "| %s%s | %d | %.2f | %d | %s / %s | %s | %.1f s (%.0f%% of a core) / %.1f s | %s → %s → %s → %s (%s) |" % (
                 fmt_n(c["sent"]), " (%d errors)" % c["errors"] if c["errors"] else "", c["syncs"],
                 c["syncs_per_s"], c["full_syncs"], fmt_s(c["sync_elapsed_median"]),
                 fmt_s(c["sync_elapsed_max"]), fmt_b(c["bytes_median"]), c["cpu"],
                 100 * c["cpu"] / c["seconds"], c["child_cpu"], fmt_b(c["rss_start"]), fmt_b(c["rss_warm"]),
-                fmt_b(c["rss_end"]), fmt_b(c["hwm"])), ""]
+                fmt_b(churn_half(c)), fmt_b(c["rss_end"]), fmt_b(c["hwm"])), ""]
+
+
+def rules(n):
+    return "–" if n is None else "%s rule%s" % (fmt_n(n), "" if n == 1 else "s")
 
 
 def dataplane(r):
     dp = r.get("dataplane")
-    if not dp:
+    if not dp or "groups" not in dp:
         return []
-    cf = dp["configs"]
+    gr, base = dp["groups"], dp["baseline"]
+    auto = r.get("auto_ports") or 500  # rules/model.h RULES_DISPATCH_AUTO_PORTS
     out = ["### Dataplane: new TCP connections per second through the node", "",
-           "Client namespace → node namespace (the daemon's rules; the daemon stopped) → server "
-           "namespace; one connect/close at a time (`hack/bench/connrate.c`, RST close); medians of "
-           "%d interleaved runs of %.1f s. Cells: connections/s (× baseline), connect() p50. "
-           "*first*/*last*: the first/last ClusterIP rule of KUBE-SERVICES; *plain*: straight to a pod "
-           "IP, no service (walks all of KUBE-SERVICES). Baseline: the same backend's rules for a "
-           "cluster without services." % (dp["runs"], dp["secs"]), "",
-           "| rules | KUBE-SERVICES rules | plain | first service | last service |", "|---|---|---|---|---|"]
+           "Client namespace → node namespace (the rules; no daemon running) → server namespace; one "
+           "connect/close at a time (`hack/bench/connrate.c`, RST close); medians of %d runs of %g s, "
+           "interleaved with as many runs against the baseline. The baseline: the same backend's rules "
+           "for a cluster without services (a daemon's full sync of an empty cluster). Each cell: new "
+           "connections/s (× the baseline runs interleaved with it), connect() p50, and the rules of nat "
+           "`KUBE-SERVICES` (and `KUBE-CIP-*`) the connection's first packet walks, counted on the "
+           "kernel's rules. *plain*: straight to a pod IP, no service; *first*/*last*: the first/last "
+           "ClusterIP rule of the linear `KUBE-SERVICES` (TCP, ready endpoints), the same two services "
+           "in the tree layout. Each size's rules: the full phase's last daemon's (default flags, "
+           "*auto* layout) or, where there was none, the `--dump-rules` payload restored as the daemon "
+           "writes it; the other layout then swapped in place (only `KUBE-SERVICES` and the `KUBE-CIP` "
+           "chains differ). `--service-cluster-ip-range` not given (the tree's root is derived from "
+           "the addresses)." % (dp["runs"], dp["secs"]), ""]
 
-    def cell(e, base):
-        if not e:
+    def cell(x):
+        if not x or x.get("rate") is None:
             return "–"
-        return "%s (%s), %.0f µs" % (fmt_n(e["rate"]), fx(ratio(e["rate"], base)), e["p50"])
-    for k in sorted(cf, key=lambda k: (cf[k]["backend"], cf[k]["services"])):
-        e = cf[k]
-        base = g(cf, "%s-0" % e["backend"], "plain", "rate")
-        label = "%s, %s services%s" % (e["backend"], fmt_n(e["services"]), " (baseline)" if not e["services"] else "")
-        out.append("| %s | %s | %s | %s | %s |" % (label, fmt_n(e.get("rules") or 0),
-                                                 cell(e.get("plain"), base), cell(e.get("first"), base),
-                                                 cell(e.get("last"), base)))
-    out.append("")
+        return "%s/s (%s), %.0f µs, %s" % (fmt_n(x["rate"]), fx(x.get("ratio")), x["p50"], rules(x["walked"]))
+    for be in ("nft", "legacy"):
+        keys = sorted((k for k in gr if gr[k]["backend"] == be),
+                      key=lambda k: (gr[k]["services"], gr[k]["layout"]))
+        if not keys:
+            continue
+        b = base.get(be, {})
+        out += ["#### %s" % be, "",
+                "| services (ports) | layout | plain | first service | last service | rules from |",
+                "|---|---|---|---|---|---|",
+                "| none (baseline) | – | %s/s, %.0f µs, %s | | | daemon |" % (
+                    fmt_n(b.get("rate")), b.get("p50") or 0, rules(b.get("walked")))]
+        for k in keys:
+            e = gr[k]
+            how = e["loaded"] if not e.get("switch_seconds") else "swapped in (%s)" % fmt_s(e["switch_seconds"])
+            if e["loaded"] == "restored" and not e.get("switch_seconds") and e.get("load_seconds"):
+                how = "restored (%s)" % fmt_s(e["load_seconds"])
+            out.append("| %s (%s) | %s | %s | %s | %s | %s |" % (
+                fmt_n(e["services"]), fmt_n(e["ports"]), e["layout"], cell(e.get("plain")),
+                cell(e.get("first")), cell(e.get("last")), how))
+        out.append("")
+    # where tree starts to beat linear (nft)
+    ns = sorted({gr[k]["services"] for k in gr if gr[k]["backend"] == "nft"})
+    rows = []
+    for n in ns:
+        lin, tree = g(gr, "nft-%d-linear" % n), g(gr, "nft-%d-tree" % n)
+        if not lin or not tree:
+            continue
+
+        def d(t):
+            a, b = g(lin, t, "ratio"), g(tree, t, "ratio")
+            pa, pb = g(lin, t, "p50"), g(tree, t, "p50")
+            if a is None or b is None:
+                return "–"
+            return "%s / %s (%+.0f %%); p50 %.0f / %.0f µs" % (fx(a), fx(b), 100 * (b - a) / a, pa, pb)
+        rows.append("| %s | %s | %s | %s | %s | %s |" % (
+            fmt_n(n), fmt_n(lin["ports"]), d("plain"), d("first"), d("last"),
+            "tree" if lin["ports"] > auto else "linear"))
+    if rows:
+        out += ["#### Where tree starts to beat linear (nft)", "",
+                "Connections/s as × baseline, linear / tree (tree's difference to linear), and the "
+                "connect() p50 of each (steadier than the rate: a median over thousands of connections). "
+                "`auto` switches to tree above %d service ports of a family (`RULES_DISPATCH_AUTO_PORTS`)."
+                % auto, "",
+                "| services | service ports | plain: linear / tree | first: linear / tree | last: linear / tree "
+                "| auto picks |", "|---|---|---|---|---|---|"] + rows + [""]
+    ne = [(k, gr[k]) for k in sorted(gr) if gr[k].get("noext")]
+    if ne:
+        out += ["Diagnostic at the biggest size, tree layout: the filter table's per-service chains, "
+                "which neither layout changes. (a) filter `KUBE-EXTERNAL-SERVICES` emptied: every new "
+                "connection the node forwards that is not masqueraded service traffic (which `KUBE-FORWARD` "
+                "accepts first) walks it; it holds upstream's DROP rules for services without (local) "
+                "endpoints, the NodePort ones with `-m addrtype --dst-type LOCAL` (a route lookup each). "
+                "(b) filter `KUBE-SERVICES` (no-endpoint services) and `KUBE-PROXY-FIREWALL` (LB source "
+                "ranges; walked by every new connection) emptied too: what is left is the nat table's "
+                "own cost.", "",
+                "| rules | filter chains | plain, as written | (a) plain | (b) plain | (b) first | (b) last |",
+                "|---|---|---|---|---|---|---|"]
+        for k, e in ne:
+            x, y = e["noext"], e.get("nofilter") or {}
+            rl = y.get("rules") or {}
+            out.append("| %s, %s services, tree | %s | %s | %s | %s | %s | %s |" % (
+                e["backend"], fmt_n(e["services"]),
+                "EXTERNAL-SERVICES %s (%s addrtype LOCAL), SERVICES %s, PROXY-FIREWALL %s" % (
+                    fmt_n(x["rules"]), fmt_n(x["addrtype"]), fmt_n(rl.get("KUBE-SERVICES")),
+                    fmt_n(rl.get("KUBE-PROXY-FIREWALL"))),
+                fx(g(e, "plain", "ratio")), fx(x["ratio"]), fx(g(y, "plain", "ratio")),
+                fx(g(y, "first", "ratio")), fx(g(y, "last", "ratio"))))
+        out += ["", "(× the baseline runs interleaved with each.)", ""]
+    bad = [be for be, ok in (dp.get("checks") or {}).items() if not ok]
+    chk = ", ".join(be for be, ok in (dp.get("checks") or {}).items() if ok)
+    if chk:
+        out += ["Restored payloads checked: at %d services the restored `--dump-rules` payload plus the "
+                "jump rules equals, rule for rule, what the daemon wrote (%s)." % (100, chk), ""]
+    if bad:
+        out += ["**The restored payload differs from the daemon's rules** (%s): see the notes." % ", ".join(bad), ""]
     return out
 
 
@@ -244,15 +358,18 @@ def txn(r):
     if not t:
         return []
     out = ["### nft transaction size: bare `iptables-nft-restore` of the %s-service payload (%s service "
-           "ports) split as the daemon splits a full sync" % (fmt_n(t["services"]), fmt_n(t["ports"])), "",
+           "ports, %s layout) split as the daemon splits a full sync" % (
+               fmt_n(t["services"]), fmt_n(t["ports"]), t.get("layout", "?")), "",
            "| service ports per transaction | transactions | total | vs 100 | first block | last full block "
-           "| last transaction (filter + dispatch) |", "|---|---|---|---|---|---|---|"]
+           "| `KUBE-CIP` chains (transactions) | last transaction (filter + dispatch) |",
+           "|---|---|---|---|---|---|---|---|"]
     ref = g(t, "sizes", 100, "total")
     for k in sizes(t["sizes"]):
         x = g(t, "sizes", k)
-        out.append("| %d | %d | %s | %s | %s | %s | %s |" % (
+        out.append("| %d | %d | %s | %s | %s | %s | %s | %s |" % (
             k, x["n"], fmt_s(x["total"]), fx(ratio(x["total"], ref)), fmt_s(x["first"]),
-            fmt_s(x["last_own"]), fmt_s(x["final"])))
+            fmt_s(x["last_own"]), "%s (%d)" % (fmt_s(x["tree"]), x["n_tree"]) if x.get("n_tree") else "–",
+            fmt_s(x["final"])))
     out.append("")
     return out
 
