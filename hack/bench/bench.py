@@ -739,28 +739,63 @@ class Bench:
         self.prep_ns(ns)
         return self.restore_txns(ns, backend, txns)
 
+    OWN_PFX = ("KUBE-SVC-", "KUBE-SEP-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SVL-")
+
+    def dump_dispatch(self, n, dispatch):
+        """{table: {chain: [its "-A" lines]}} of a dump's chains but the services' own
+        (KUBE-SVC/SEP/EXT/FW/SVL, the same in both layouts), in the dump's order (tree chains
+        children first): nat KUBE-SERVICES and its KUBE-CIP tree, the filter dispatch chains
+        and theirs, the fixed chains."""
+        out, table = {}, None
+        with open(self.dump(n, dispatch)) as f:
+            for line in f:
+                if line.startswith("*"):
+                    table = out.setdefault(line[1:].strip(), {})
+                elif line.startswith(":"):
+                    name = line[1:].split()[0]
+                    if not name.startswith(self.OWN_PFX):
+                        table.setdefault(name, [])
+                elif line.startswith("-A "):
+                    name = line.split(" ", 2)[1]
+                    if not name.startswith(self.OWN_PFX):
+                        table.setdefault(name, []).append(line)
+        return out
+
     def dp_switch(self, ns, backend, n, frm, to):
-        """Change a loaded namespace's dispatch from layout frm to layout to, in place: the
-        service chains are the same in both, only nat KUBE-SERVICES and the KUBE-CIP chains
-        differ. The new tree chains first (children first; nft in blocks of about 4000 rules,
-        as the daemon writes them), then KUBE-SERVICES, then the old tree chains go."""
-        old = [c for c in self.dump_chains(n, frm)[0] if c.startswith(lib.CIP_PFX)]
-        new = self.dump_chains(n, to)[0]
-        blocks, decl, body, k = [], [], [], 0
-        for c, rules in new.items():
-            if not c.startswith(lib.CIP_PFX):
-                continue
-            decl.append(":%s - [0:0]\n" % c)
-            body += ["-A %s %s\n" % (c, r) for r in rules]
-            k += len(rules)
-            if backend == "nft" and k >= 4000:
-                blocks.append("*nat\n" + "".join(decl + body) + "COMMIT\n")
-                decl, body, k = [], [], 0
-        last = ("*nat\n" + "".join(decl) + ":KUBE-SERVICES - [0:0]\n" + "".join(body) +
-                "".join("-A KUBE-SERVICES %s\n" % r for r in new["KUBE-SERVICES"]) +
-                "".join("-F %s\n" % c for c in old if c not in new) +
-                "".join("-X %s\n" % c for c in old if c not in new) + "COMMIT\n")
-        return self.restore_txns(ns, backend, blocks + [last])
+        """Change a loaded namespace's layout from frm to to, in place: the services' own
+        chains are the same in both; only the dispatch chains differ (nat KUBE-SERVICES and
+        the KUBE-CIP tree; filter KUBE-SERVICES, KUBE-EXTERNAL-SERVICES, KUBE-PROXY-FIREWALL
+        and their trees). Per table: the new chains first (children first; nft in blocks of
+        about 4000 rules, as the daemon writes them), then the changed ones rewritten and the
+        old ones flushed and deleted."""
+        old, new = self.dump_dispatch(n, frm), self.dump_dispatch(n, to)
+        txns = []
+        for table in ("filter", "nat"):
+            o, nw = old.get(table, {}), new.get(table, {})
+            added = [c for c in nw if c not in o]
+            changed = [c for c in nw if c in o and nw[c] != o[c]]
+            gone = [c for c in o if c not in nw]
+            decl, body = [], []
+            for c in added:
+                decl.append(":%s - [0:0]\n" % c)
+                body += nw[c]
+                if backend == "nft" and len(body) >= 4000:
+                    txns.append("*%s\n" % table + "".join(decl + body) + "COMMIT\n")
+                    decl, body = [], []
+            if decl or changed or gone:
+                txns.append("*%s\n" % table + "".join(decl) + "".join(":%s - [0:0]\n" % c for c in changed) +
+                            "".join(body) + "".join(l for c in changed for l in nw[c]) +
+                            "".join("-F %s\n" % c for c in gone) + "".join("-X %s\n" % c for c in gone) +
+                            "COMMIT\n")
+        return self.restore_txns(ns, backend, txns)
+
+    def filter_chains_ok(self, ns, backend, n, layout):
+        """Whether the kernel's filter chains are the ones the layout's payload declares."""
+        want = {c for c in self.dump_dispatch(n, layout).get("filter", {})}
+        got = {l[1:].split()[0] for l in ns.run(["iptables-%s-save" % backend, "-t", "filter"]).stdout.splitlines()
+               if l.startswith(":KUBE-") and not l.startswith(":KUBE-PROXY-CANARY")}
+        own = {c for c in got if c.startswith(self.OWN_PFX)}
+        return want == got - own, sorted(want ^ (got - own))[:4]
 
     def dp_nodes(self, backend, n):
         """A node namespace holding the rules of n services: {layout: (namespace, how)}. The
@@ -908,6 +943,9 @@ class Bench:
                  load_seconds=how["seconds"], switch_seconds=switched, first=first, last=last)
         if e["kernel_layout"] != layout:
             self.bug("dataplane %s: the kernel holds the %s layout" % (key, e["kernel_layout"]))
+        ok, diff = self.filter_chains_ok(node, be, n, layout)
+        if not ok:
+            self.bug("dataplane %s: the kernel's filter chains are not the %s payload's: %s" % (key, layout, diff))
         legs = [("baseline", base[be]) + self.DP_PLAIN]
         for t, (ip, port, want) in (("plain", self.DP_PLAIN + (None,)),
                                     ("first", (first["ip"], first["port"], first["chain"])),
@@ -939,30 +977,37 @@ class Bench:
     FILTER_DISPATCH = ("KUBE-EXTERNAL-SERVICES", "KUBE-SERVICES", "KUBE-PROXY-FIREWALL")
 
     def dp_noext(self, be, n, node, bc, c, e, refill):
-        """Diagnostic at the biggest size, tree layout: what the filter table's per-service
-        chains cost, which neither layout changes. (a) filter KUBE-EXTERNAL-SERVICES emptied:
-        every new connection the node forwards that is not masqueraded service traffic
-        (accepted earlier by KUBE-FORWARD) walks it; it holds upstream's DROP rules for
-        services without (local) endpoints, the NodePort ones with `-m addrtype --dst-type
-        LOCAL` (a route lookup each). (b) filter KUBE-SERVICES and KUBE-PROXY-FIREWALL emptied
-        too (-d rules for services without endpoints and LB source ranges; the firewall chain
-        is walked by every new connection): what is left is nat's own cost. Put back
-        afterwards when the namespace is measured again."""
+        """Diagnostic at the biggest size, tree layout: what the filter table's dispatch
+        chains still cost. (a) filter KUBE-EXTERNAL-SERVICES (and its tree) emptied: every new
+        connection the node forwards that is not masqueraded service traffic (accepted
+        earlier by KUBE-FORWARD) walks it; it holds upstream's DROP rules for services without
+        (local) endpoints, the NodePort ones with `-m addrtype --dst-type LOCAL` (a route
+        lookup each). (b) filter KUBE-SERVICES and KUBE-PROXY-FIREWALL emptied too (-d rules
+        for services without endpoints and LB source ranges; the firewall chain is walked by
+        every new connection): what is left is nat's own cost. Put back afterwards when the
+        namespace is measured again."""
         tc = ["iptables-%s" % be, "-w", "600", "-t", "filter"]
-        ext, table = {ch: [] for ch in self.FILTER_DISPATCH}, None
-        with open(self.dump(n, e["layout"])) as f:
-            for line in f:
-                if line.startswith("*"):
-                    table = line[1:].strip()
-                elif table == "filter" and line.startswith("-A ") and line.split()[1] in ext:
-                    ext[line.split()[1]].append(line)
+        filt = self.dump_dispatch(n, e["layout"]).get("filter", {})
+        ext = {ch: filt.get(ch, []) for ch in self.FILTER_DISPATCH}
+
+        def reach(ch, seen):
+            """The rules a packet can walk from ch: its own and its tree's."""
+            out = []
+            for l in filt.get(ch, []):
+                out.append(l)
+                m = re.search(r" -j (KUBE-\S+)", l)
+                if m and m.group(1) in filt and m.group(1) not in seen and m.group(1) not in self.FILTER_DISPATCH:
+                    seen.add(m.group(1))
+                    out += reach(m.group(1), seen)
+            return out
+        walked = {ch: reach(ch, set()) for ch in self.FILTER_DISPATCH}
         node.run(tc + ["-F", "KUBE-EXTERNAL-SERVICES"])
         m = self.dp_window([("baseline", bc) + self.DP_PLAIN, ("plain", c) + self.DP_PLAIN])
         b = m.pop("baseline")
         x = m["plain"]
         x["ratio"] = x["rate"] / b["rate"] if b["rate"] else None
-        x["rules"] = len(ext["KUBE-EXTERNAL-SERVICES"])
-        x["addrtype"] = sum(1 for l in ext["KUBE-EXTERNAL-SERVICES"] if "--dst-type LOCAL" in l)
+        x["rules"] = len(walked["KUBE-EXTERNAL-SERVICES"])
+        x["addrtype"] = sum(1 for l in walked["KUBE-EXTERNAL-SERVICES"] if "--dst-type LOCAL" in l)
         e["noext"] = x
         for ch in self.FILTER_DISPATCH[1:]:
             node.run(tc + ["-F", ch])
@@ -972,14 +1017,14 @@ class Bench:
         b = m.pop("baseline")
         for x in m.values():
             x["ratio"] = x["rate"] / b["rate"] if b["rate"] else None
-        e["nofilter"] = dict(m, rules={ch: len(v) for ch, v in ext.items()})
+        e["nofilter"] = dict(m, rules={ch: len(v) for ch, v in walked.items()})
         if refill:
             self.restore_txns(node, be, ["*filter\n" + "".join(":%s - [0:0]\n" % ch for ch in ext) +
                                          "".join(l for v in ext.values() for l in v) + "COMMIT\n"])
         log("dataplane %s-%d-tree, filter KUBE-EXTERNAL-SERVICES (%d rules, %d addrtype LOCAL) emptied: plain "
             "%.2fx; also filter KUBE-SERVICES (%d) and KUBE-PROXY-FIREWALL (%d) emptied: %s" % (
                 be, n, e["noext"]["rules"], e["noext"]["addrtype"], e["noext"]["ratio"],
-                len(ext["KUBE-SERVICES"]), len(ext["KUBE-PROXY-FIREWALL"]),
+                len(walked["KUBE-SERVICES"]), len(walked["KUBE-PROXY-FIREWALL"]),
                 " ".join("%s %.2fx" % (t, x["ratio"]) for t, x in m.items())))
 
     # ---- nft transaction size --------------------------------------------------------

@@ -205,7 +205,7 @@ def targets(r):
             "plain, first, last service)" % be,
             ", ".join("%s %s" % (t, fx(x)) for t, x in rs) + (
                 " (linear: %s)" % ", ".join("%s %s" % (t, fx(g(lin, t, "ratio"))) for t, _ in rs) if lin else "") +
-            ("; with the filter table's per-service chains emptied (diagnostic): plain %s, first %s, last %s"
+            ("; with the filter dispatch chains emptied (diagnostic): plain %s, first %s, last %s"
              % (fx(noext), fx(g(e, "nofilter", "first", "ratio")), fx(g(e, "nofilter", "last", "ratio")))
              if noext else "")
             if rs else "–", None if worst is None else worst[1] >= 0.9,
@@ -267,9 +267,10 @@ def dataplane(r):
            "ClusterIP rule of the linear `KUBE-SERVICES` (TCP, ready endpoints), the same two services "
            "in the tree layout. Each size's rules: the full phase's last daemon's (default flags, "
            "*auto* layout) or, where there was none, the `--dump-rules` payload restored as the daemon "
-           "writes it; the other layout then swapped in place (only `KUBE-SERVICES` and the `KUBE-CIP` "
-           "chains differ). `--service-cluster-ip-range` not given (the tree's root is derived from "
-           "the addresses)." % (dp["runs"], dp["secs"]), ""]
+           "writes it; the other layout then swapped in place (only the dispatch chains differ: nat "
+           "`KUBE-SERVICES` and its `KUBE-CIP` tree, filter `KUBE-SERVICES`, `KUBE-EXTERNAL-SERVICES`, "
+           "`KUBE-PROXY-FIREWALL` and theirs; checked in the kernel after every swap). "
+           "`--service-cluster-ip-range` not given (the tree's root is derived from the addresses)." % (dp["runs"], dp["secs"]), ""]
 
     def cell(x):
         if not x or x.get("rate") is None:
@@ -322,15 +323,16 @@ def dataplane(r):
                 "| auto picks |", "|---|---|---|---|---|---|"] + rows + [""]
     ne = [(k, gr[k]) for k in sorted(gr) if gr[k].get("noext")]
     if ne:
-        out += ["Diagnostic at the biggest size, tree layout: the filter table's per-service chains, "
-                "which neither layout changes. (a) filter `KUBE-EXTERNAL-SERVICES` emptied: every new "
+        out += ["Diagnostic at the biggest size, tree layout: what the filter table's dispatch chains "
+                "still cost. (a) filter `KUBE-EXTERNAL-SERVICES` (and its tree) emptied: every new "
                 "connection the node forwards that is not masqueraded service traffic (which `KUBE-FORWARD` "
                 "accepts first) walks it; it holds upstream's DROP rules for services without (local) "
                 "endpoints, the NodePort ones with `-m addrtype --dst-type LOCAL` (a route lookup each). "
                 "(b) filter `KUBE-SERVICES` (no-endpoint services) and `KUBE-PROXY-FIREWALL` (LB source "
                 "ranges; walked by every new connection) emptied too: what is left is the nat table's "
                 "own cost.", "",
-                "| rules | filter chains | plain, as written | (a) plain | (b) plain | (b) first | (b) last |",
+                "| rules | filter chains: rules in each and its tree | plain, as written | (a) plain | (b) plain "
+                "| (b) first | (b) last |",
                 "|---|---|---|---|---|---|---|"]
         for k, e in ne:
             x, y = e["noext"], e.get("nofilter") or {}
