@@ -21,8 +21,9 @@ OUT=hack/bench/out
 MODE=full
 [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && MODE=quick
 # 0: a cluster without services (the dataplane baseline)
-# (250 and 500: the dataplane's small sizes, where the auto dispatch threshold is chosen)
-if [ "$MODE" = full ]; then SIZES="0 100 250 500 1000 5000 10000 20000"; else SIZES="0 100 1000"; fi
+# (250 and 500: the dataplane's small sizes, where the auto dispatch threshold is chosen;
+# 2000: the nft transaction-size table)
+if [ "$MODE" = full ]; then SIZES="0 100 250 500 1000 2000 5000 10000 20000"; else SIZES="0 100 1000"; fi
 RECORD=${BENCH_RECORD:-$([ "$MODE" = full ] && echo 1 || echo 0)}
 
 if [ "$(id -u)" -ne 0 ]; then

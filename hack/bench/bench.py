@@ -51,19 +51,19 @@ MODES = {
     # each in both layouts; dp_threshold_sizes: more dataplane sizes, nft only, to find
     # where tree starts to beat linear
     # (full: fewer runs where one costs a minute, so that it all fits in 15 minutes on 2 cores)
-    "full": dict(sizes=[100, 1000, 5000, 10000, 20000], render_runs=5, render_runs_over={10000: 3},
-                 full_runs=3, runs_over={5000: 2, 10000: 2, 20000: 1}, legacy_max=10000, nft_single_max=2000,
+    "full": dict(sizes=[100, 1000, 5000, 10000, 20000], render_runs=5, render_runs_over={5000: 3},
+                 full_runs=3, runs_over={5000: 1, 10000: 2, 20000: 1}, legacy_max=10000, nft_single_max=2000,
                  bare_nft_runs_over={1000: 1},
-                 partial_reps=3, partial_reps_legacy_over={5000: 1},
-                 floor_legacy_max=1000, churn_size=10000, churn_secs=60, churn_rate=50,
+                 partial_reps=3, partial_reps_over={20000: 2}, partial_reps_legacy_over={5000: 1},
+                 floor_legacy_max=1000, churn_size=10000, churn_secs=50, churn_rate=50,
                  dispatch="auto", dp_sizes=[1000, 10000, 20000], dp_threshold_sizes=[100, 250, 500, 1000],
-                 dp_runs=5, dp_secs=0.25,
-                 txn_size=5000, txn_sizes=[50, 100, 200], txn_runs=1),
+                 dp_runs=5, dp_runs_over={10000: 4}, dp_secs=0.25,
+                 txn_size=2000, txn_sizes=[50, 100, 200], txn_runs=1),
     "quick": dict(sizes=[100, 1000], render_runs=3, render_runs_over={}, full_runs=3, runs_over={},
                   legacy_max=10000, nft_single_max=1000, bare_nft_runs_over={1000: 1},
-                  partial_reps=1, partial_reps_legacy_over={}, floor_legacy_max=5000,
+                  partial_reps=1, partial_reps_over={}, partial_reps_legacy_over={}, floor_legacy_max=5000,
                   churn_size=1000, churn_secs=10, churn_rate=50, dispatch="auto",
-                  dp_sizes=[100, 1000], dp_threshold_sizes=[], dp_runs=3,
+                  dp_sizes=[100, 1000], dp_threshold_sizes=[], dp_runs=3, dp_runs_over={},
                   dp_secs=0.2, txn_size=1000, txn_sizes=[50, 100, 200], txn_runs=1),
 }
 PHASES = ["render", "full", "dataplane", "churn", "txn"]
@@ -358,7 +358,7 @@ class Bench:
         is queued before the server answers) to the daemon's "SyncProxyRules complete"
         log line (written after iptables-restore exited)."""
         svcs, slices, order = self.objects(n)
-        reps = self.cfg["partial_reps"]
+        reps = self.over(n, self.cfg["partial_reps"], self.cfg["partial_reps_over"])
         if backend == "legacy":
             reps = self.over(n, reps, self.cfg["partial_reps_legacy_over"])
         used_ips = {s["spec"]["clusterIP"] for s in svcs.values()}
@@ -852,14 +852,14 @@ class Bench:
         return dict(rate=int(m.group(1)), p50=float(m.group(2)), p90=float(m.group(3)),
                     fails=int(m.group(4)))
 
-    def dp_window(self, legs):
+    def dp_window(self, legs, n=0):
         """Interleaved runs of legs [(key, client, ip, port)]: every round runs each once, so
         that whatever else the machine does spreads over all of them. Medians per key."""
         lib.settle()
         for _, c, ip, port in legs:  # warm up every path (ARP, route caches)
             c.run([self.connrate, "client", ip, str(port), "0.05"])
         raw = {k: [] for k, _, _, _ in legs}
-        for r in range(self.cfg["dp_runs"]):
+        for r in range(self.over(n, self.cfg["dp_runs"], self.cfg["dp_runs_over"])):
             for k, c, ip, port in legs:
                 raw[k].append(self.connrate_run(c, ip, port))
         return {k: dict(rate=median([x["rate"] for x in xs]), p50=median([x["p50"] for x in xs]),
@@ -870,7 +870,8 @@ class Bench:
         self.connrate = os.path.join(self.out, "connrate")
         groups = self.dp_groups()
         extra = []
-        res = dict(runs=self.cfg["dp_runs"], secs=self.cfg["dp_secs"], baseline={}, groups={},
+        res = dict(runs=self.cfg["dp_runs"], runs_over=self.cfg["dp_runs_over"], secs=self.cfg["dp_secs"],
+                   baseline={}, groups={},
                    checks={}, sizes=sorted({n for _, n in groups}),
                    threshold_sizes=self.cfg["dp_threshold_sizes"])
         try:
@@ -957,7 +958,7 @@ class Bench:
                          % (key, ip, port, w["target"], want, " -> ".join(w["chains"])))
                 continue
             legs.append((t, c, ip, port))
-        m = self.dp_window(legs)
+        m = self.dp_window(legs, n)
         b = m.pop("baseline")
         res["baseline"][be]["windows"].append(b)
         e["baseline_rate"] = b["rate"]
@@ -1002,7 +1003,7 @@ class Bench:
             return out
         walked = {ch: reach(ch, set()) for ch in self.FILTER_DISPATCH}
         node.run(tc + ["-F", "KUBE-EXTERNAL-SERVICES"])
-        m = self.dp_window([("baseline", bc) + self.DP_PLAIN, ("plain", c) + self.DP_PLAIN])
+        m = self.dp_window([("baseline", bc) + self.DP_PLAIN, ("plain", c) + self.DP_PLAIN], n)
         b = m.pop("baseline")
         x = m["plain"]
         x["ratio"] = x["rate"] / b["rate"] if b["rate"] else None
@@ -1013,7 +1014,7 @@ class Bench:
             node.run(tc + ["-F", ch])
         legs = [("baseline", bc) + self.DP_PLAIN, ("plain", c) + self.DP_PLAIN]
         legs += [(t, c, e[t]["ip"], e[t]["port"]) for t in ("first", "last") if "rate" in e[t]]
-        m = self.dp_window(legs)
+        m = self.dp_window(legs, n)
         b = m.pop("baseline")
         for x in m.values():
             x["ratio"] = x["rate"] / b["rate"] if b["rate"] else None

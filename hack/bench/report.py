@@ -20,7 +20,7 @@ T_NFT_FULL_10K = 20.0
 T_LEGACY_RATIO = 1.1
 T_RENDER_10K = 0.100
 T_RSS_10K = 30 << 20
-T_FEW_KB = 8 << 10  # "one changed service => a few KB"
+T_FEW_KB = 16 << 10  # "one changed service => a few KB": its chains and at most one 64-rule tree leaf
 
 
 def g(d, *path):
@@ -184,7 +184,7 @@ def targets(r):
         ipt = [g(r, "full", n, "daemon-nft", "partial", "endpoint", "ipt") for n in ns]
         sv = [g(r, "full", n, "daemon-nft", "partial", "service", "bytes") for n in ns]
         flat_b = max(by + sv) <= T_FEW_KB
-        row("partial sync payload flat from %s to %s services: one changed service ⇒ a few KB (≤ 8 KB; nft, "
+        row("partial sync payload flat from %s to %s services: one changed service ⇒ a few KB (≤ 16 KB: its chains and a tree leaf; nft, "
             "one endpoint changed / one new service)" % (fmt_n(ns[0]), fmt_n(ns[-1])),
             " → ".join(fmt_b(x) for x in by) + " / " + " → ".join(fmt_b(x) for x in sv), flat_b,
             "(%s)" % fmt_b(max(by + sv)))
@@ -201,9 +201,17 @@ def targets(r):
         worst = min(rs, key=lambda tx: tx[1]) if rs else None
         lin = g(r, "dataplane", "groups", "%s-20000-linear" % be)
         noext = g(e, "nofilter", "plain", "ratio")
+        gr = g(r, "dataplane", "groups") or {}
+        small = sorted((v for v in gr.values() if v["backend"] == be and v["layout"] == "linear"),
+                       key=lambda v: v["services"])
+        floor = ("; a service behind a 1-rule walk (linear, first service, %s services): %s, p50 %.0f µs vs "
+                 "%.0f µs for the baseline" % (fmt_n(small[0]["services"]), fx(g(small[0], "first", "ratio")),
+                                                g(small[0], "first", "p50"),
+                                                g(r, "dataplane", "baseline", be, "p50") or 0)
+                 if small and g(small[0], "first", "p50") else "")
         row("tree layout within 10 %% of the no-service baseline at 20k services, %s (new TCP connections/s: "
             "plain, first, last service)" % be,
-            ", ".join("%s %s" % (t, fx(x)) for t, x in rs) + (
+            ", ".join("%s %s (p50 %.0f µs)" % (t, fx(x), g(e, t, "p50")) for t, x in rs) + floor + (
                 " (linear: %s)" % ", ".join("%s %s" % (t, fx(g(lin, t, "ratio"))) for t, _ in rs) if lin else "") +
             ("; with the filter dispatch chains emptied (diagnostic): plain %s, first %s, last %s"
              % (fx(noext), fx(g(e, "nofilter", "first", "ratio")), fx(g(e, "nofilter", "last", "ratio")))
@@ -246,6 +254,12 @@ def churn(r):
                 fmt_b(churn_half(c)), fmt_b(c["rss_end"]), fmt_b(c["hwm"])), ""]
 
 
+def runs_text(dp):
+    over = dp.get("runs_over") or {}
+    return str(dp["runs"]) + "".join(" (%s from %s services)" % (v, fmt_n(int(k)))
+                                     for k, v in sorted(over.items(), key=lambda kv: int(kv[0])))
+
+
 def rules(n):
     return "–" if n is None else "%s rule%s" % (fmt_n(n), "" if n == 1 else "s")
 
@@ -258,19 +272,19 @@ def dataplane(r):
     auto = r.get("auto_ports") or 500  # rules/model.h RULES_DISPATCH_AUTO_PORTS
     out = ["### Dataplane: new TCP connections per second through the node", "",
            "Client namespace → node namespace (the rules; no daemon running) → server namespace; one "
-           "connect/close at a time (`hack/bench/connrate.c`, RST close); medians of %d runs of %g s, "
+           "connect/close at a time (`hack/bench/connrate.c`, RST close); medians of %s runs of %g s, "
            "interleaved with as many runs against the baseline. The baseline: the same backend's rules "
            "for a cluster without services (a daemon's full sync of an empty cluster). Each cell: new "
            "connections/s (× the baseline runs interleaved with it), connect() p50, and the rules of nat "
            "`KUBE-SERVICES` (and `KUBE-CIP-*`) the connection's first packet walks, counted on the "
            "kernel's rules. *plain*: straight to a pod IP, no service; *first*/*last*: the first/last "
            "ClusterIP rule of the linear `KUBE-SERVICES` (TCP, ready endpoints), the same two services "
-           "in the tree layout. Each size's rules: the full phase's last daemon's (default flags, "
-           "*auto* layout) or, where there was none, the `--dump-rules` payload restored as the daemon "
-           "writes it; the other layout then swapped in place (only the dispatch chains differ: nat "
+           "in the tree layout. Each size's rules: a full-phase daemon's (default flags, *auto* "
+           "layout; a run without partial syncs, or its partial syncs reverted) or, where there was none, "
+           "the linear `--dump-rules` payload restored as the daemon writes it; the other layout then swapped in place (only the dispatch chains differ: nat "
            "`KUBE-SERVICES` and its `KUBE-CIP` tree, filter `KUBE-SERVICES`, `KUBE-EXTERNAL-SERVICES`, "
            "`KUBE-PROXY-FIREWALL` and theirs; checked in the kernel after every swap). "
-           "`--service-cluster-ip-range` not given (the tree's root is derived from the addresses)." % (dp["runs"], dp["secs"]), ""]
+           "`--service-cluster-ip-range` not given (the tree's root is derived from the addresses)." % (runs_text(dp), dp["secs"]), ""]
 
     def cell(x):
         if not x or x.get("rate") is None:
