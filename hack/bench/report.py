@@ -427,7 +427,11 @@ How to read the columns:
 - *iptables* / *daemon*: the sync's time spent in iptables tools (timed by
   `hack/bench/iptwrap.c`, a shim on the daemon's PATH) and the rest.
 - *bare*: `iptables-restore` run by hand on the `--dump-rules` payload, in one transaction,
-  as upstream kube-proxy does.
+  as upstream kube-proxy does; the payload is rendered with the daemon's own flags, so it
+  has the same dispatch layout (*layout*: what `--service-dispatch=auto`, the default,
+  chose for that size).
+- *dataplane*: new TCP connections per second through a node namespace holding the rules,
+  as a ratio to the same backend's rules without services, in both layouts at each size.
 
 """ + MARK + "\n"
 
