@@ -477,7 +477,7 @@ static const struct flag flags[] = {
 	{ "service-dispatch", 0, T_FUNC, S_ALWAYS, G_EXT, "auto",
 	  "How KUBE-SERVICES reaches the service IP rules: linear (upstream's layout, one rule "
 	  "per service port and IP), tree (KUBE-CIP chains split by address prefix: a new "
-	  "connection walks about 2*sqrt(N) rules instead of N), or auto (linear up to 500 "
+	  "connection walks about 2*sqrt(N) rules instead of N), or auto (linear up to 250 "
 	  "service ports of a family, tree above).",
 	  0, set_service_dispatch, false },
 	{ "service-cluster-ip-range", 0, T_CSV, S_ALWAYS, G_EXT, NULL,

@@ -115,8 +115,10 @@ enum rules_dispatch_mode {
 };
 
 /* --service-dispatch=auto switches to the tree above this many service ports
- * of a family (see the README's "Service dispatch layout" for the measurement). */
-#define RULES_DISPATCH_AUTO_PORTS 500
+ * of a family. Measured (hack/bench/RESULTS.md, iptables-nft): linear costs new
+ * non-service connections 4 % at 125 ports and 12 % at 307, the tree costs
+ * nothing measurable at any size; this is where linear's cost reaches ~10 %. */
+#define RULES_DISPATCH_AUTO_PORTS 250
 
 /* Node- and flag-derived settings of one render. */
 struct rules_opts {

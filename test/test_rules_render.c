@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +197,85 @@ static void render_respects_buffer_cap(void **state)
 	rules_buf_cleanup(&b);
 }
 
+/* --service-dispatch=auto: upstream's linear layout up to the threshold of
+ * service ports of the family, the tree one port above it. */
+static int auto_layout_is_tree(size_t n, size_t threshold)
+{
+	const struct rules_svc_port **ports = calloc(n, sizeof(*ports));
+	struct rules_svc_port *sp = calloc(n, sizeof(*sp));
+	struct rules_endpoint *ep = calloc(n, sizeof(*ep));
+	const struct rules_endpoint **epp = calloc(n, sizeof(*epp));
+	char (*strs)[4][32] = calloc(n, sizeof(*strs));
+	struct rules_state st = { .family = RULES_IPV4 };
+	struct rules_opts o;
+	struct rules_buf b;
+	char *text;
+	size_t i;
+	int tree;
+
+	assert_true(ports && sp && ep && epp && strs);
+	for (i = 0; i < n; i++) {
+		unsigned int u = (unsigned int)i;
+
+		snprintf(strs[i][0], sizeof(strs[i][0]), "ns1/svc%u:p80", u);
+		snprintf(strs[i][1], sizeof(strs[i][1]), "10.96.%u.%u", u / 250, 1 + u % 250);
+		snprintf(strs[i][2], sizeof(strs[i][2]), "10.180.%u.%u", u / 250, 1 + u % 250);
+		snprintf(strs[i][3], sizeof(strs[i][3]), "%s:80", strs[i][2]);
+		ep[i].ip = strs[i][2];
+		ep[i].str = strs[i][3];
+		snprintf(ep[i].chain, sizeof(ep[i].chain), "KUBE-SEP-E%015u", u);
+		epp[i] = &ep[i];
+		/* even ports have an endpoint (nat rules), odd ones none (filter) */
+		init_port(&sp[i], &epp[i], i % 2 ? 0 : 1);
+		snprintf(sp[i].hash, sizeof(sp[i].hash), "H%015u", u);
+		sp[i].name = strs[i][0];
+		sp[i].cluster_ip = strs[i][1];
+		ports[i] = &sp[i];
+	}
+	st.ports = ports;
+	st.n_ports = n;
+	st.total_endpoints = (n + 1) / 2;
+	rules_opts_init(&o);
+	o.dispatch = RULES_DISPATCH_AUTO;
+	if (threshold)
+		o.dispatch_auto_ports = threshold;
+	rules_buf_init(&b, 0);
+	assert_int_equal(rules_render(&st, &o, &b, NULL), 0);
+	text = rules_buf_take(&b, NULL);
+	tree = strstr(text, "-A KUBE-SERVICES -m comment --comment \"ns1/svc0:p80 cluster IP\"") ==
+	       NULL;
+	/* one layout for both tables: nat KUBE-CIP and filter KUBE-RIP chains
+	 * exactly when the ClusterIP rules left KUBE-SERVICES */
+	assert_int_equal(strstr(text, "-j KUBE-CIP-") != NULL, tree);
+	if (n > 1) {
+		assert_int_equal(strstr(text, "-A KUBE-SERVICES -m comment --comment "
+					      "\"ns1/svc1:p80 has no endpoints\"") == NULL,
+				 tree);
+		assert_int_equal(strstr(text, "-j KUBE-RIP-") != NULL, tree);
+	}
+	free(text);
+	free(strs);
+	free(epp);
+	free(ep);
+	free(sp);
+	free(ports);
+	return tree;
+}
+
+static void render_auto_dispatch_threshold(void **state)
+{
+	struct rules_opts o;
+
+	(void)state;
+	rules_opts_init(&o);
+	assert_int_equal(o.dispatch_auto_ports, RULES_DISPATCH_AUTO_PORTS);
+	assert_false(auto_layout_is_tree(1, 0));
+	assert_false(auto_layout_is_tree(RULES_DISPATCH_AUTO_PORTS, 0));
+	assert_true(auto_layout_is_tree(RULES_DISPATCH_AUTO_PORTS + 1, 0));
+	assert_false(auto_layout_is_tree(3, 3));
+	assert_true(auto_layout_is_tree(4, 3));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +285,7 @@ int main(void)
 		cmocka_unit_test(render_large_cluster_drops_endpoint_comments),
 		cmocka_unit_test(render_port_splits_own_chains),
 		cmocka_unit_test(render_respects_buffer_cap),
+		cmocka_unit_test(render_auto_dispatch_threshold),
 	};
 
 	return cmocka_run_group_tests_name("rules_render", tests, NULL, NULL);
