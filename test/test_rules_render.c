@@ -205,7 +205,7 @@ static int auto_layout_is_tree(size_t n, size_t threshold)
 	struct rules_svc_port *sp = calloc(n, sizeof(*sp));
 	struct rules_endpoint *ep = calloc(n, sizeof(*ep));
 	const struct rules_endpoint **epp = calloc(n, sizeof(*epp));
-	char (*strs)[4][32] = calloc(n, sizeof(*strs));
+	char(*strs)[4][32] = calloc(n, sizeof(*strs));
 	struct rules_state st = { .family = RULES_IPV4 };
 	struct rules_opts o;
 	struct rules_buf b;
