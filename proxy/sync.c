@@ -640,6 +640,22 @@ static void after_success(struct proxy_sync *s)
 	       st->dispatch_edits, st->rules_total[0], st->rules_total[1], st->bytes);
 }
 
+/* Hand the heap freed by a sync back to the kernel. A sync's temporaries (the
+ * snapshot, the dispatch tree, the plan; on a full sync the parsed tables and
+ * the whole payload) are freed between long-lived objects that arrived
+ * meanwhile, so free() alone cannot shrink the heap: under steady endpoint
+ * churn RSS grew ~1 MB/s at 10k services (hack/bench churn), all of it
+ * returned by malloc_trim. It costs 1.5 ms (median) at that size, once per
+ * sync. */
+static void trim_heap(bool full)
+{
+	uint64_t t0 = uv_hrtime();
+
+	malloc_trim(0);
+	PLOG_I(4, "Trimmed the heap", "fullSync=%s elapsed=\"%.1fms\"", full ? "true" : "false",
+	       (double)(uv_hrtime() - t0) / 1e6);
+}
+
 static void family_end(struct proxy_sync *s, bool ok)
 {
 	struct run *r = &s->run;
@@ -679,12 +695,9 @@ static void family_end(struct proxy_sync *s, bool ok)
 		}
 	}
 	report(s, ok);
-	/* a full sync parsed the kernel's tables and built the whole payload:
-	 * hand the freed heap back instead of keeping the peak resident */
 	full = r->full;
 	run_reset(r);
-	if (full)
-		malloc_trim(0);
+	trim_heap(full);
 	family_begin(s);
 }
 
