@@ -217,7 +217,7 @@ def targets(r):
              % (fx(noext), fx(g(e, "nofilter", "first", "ratio")), fx(g(e, "nofilter", "last", "ratio")))
              if noext else "")
             if rs else "–", None if worst is None else worst[1] >= 0.9,
-            "by %.0f points (%s)" % (100 * (0.9 - worst[1]), worst[0]) if worst else "")
+            "by %.1f points (%s: %.3f×)" % (100 * (0.9 - worst[1]), worst[0], worst[1]) if worst else "")
     c = r.get("churn")
     if c:
         grow = c["rss_end"] - c["rss_warm"] if c["rss_end"] and c["rss_warm"] else None
