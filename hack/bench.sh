@@ -4,7 +4,8 @@
 # touches the kernel runs in throwaway network namespaces (deleted on every exit
 # path; the machine's own namespace, rules, sysctls and routes are never touched).
 #
-#   BENCH_QUICK=1      100 and 1k services, short churn (under 2 minutes)
+#   BENCH_QUICK=1      100 and 1k services, short churn, bare single-transaction
+#                      nft restore only at 100 (under 2 minutes)
 #   BENCH_PHASES=...   a subset of render,full,dataplane,churn,txn
 #   BENCH_SET="k=v ..." override a setting of hack/bench/bench.py's MODES (JSON values)
 #   BENCH_RECORD=0     do not touch hack/bench/RESULTS.md (default: full runs are

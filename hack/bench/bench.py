@@ -60,7 +60,7 @@ MODES = {
                  dp_runs=5, dp_runs_over={10000: 4}, dp_secs=0.25,
                  txn_size=2000, txn_sizes=[50, 100, 200], txn_runs=1),
     "quick": dict(sizes=[100, 1000], render_runs=3, render_runs_over={}, full_runs=3, runs_over={},
-                  legacy_max=10000, nft_single_max=1000, bare_nft_runs_over={1000: 1},
+                  legacy_max=10000, nft_single_max=100, bare_nft_runs_over={1000: 1},
                   partial_reps=1, partial_reps_over={}, partial_reps_legacy_over={}, floor_legacy_max=5000,
                   churn_size=1000, churn_secs=10, churn_rate=50, dispatch="auto",
                   dp_sizes=[100, 1000], dp_threshold_sizes=[], dp_runs=3, dp_runs_over={},
