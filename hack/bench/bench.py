@@ -44,27 +44,36 @@ from lib import fmt_b, fmt_n, fmt_s, log, median  # noqa: E402
 MODES = {
     # sizes: services (x 10 endpoints); *_runs: medians of this many; runs_over: fewer
     # runs from that size up; legacy_max: no legacy legs above (minutes per run there);
-    # nft_single_max: no bare single-transaction nft run above; floor_legacy_max: the bare
-    # "floor" restores (empty commit, one new chain) on legacy only up to there;
-    # dispatch: --service-dispatch of the render/full/churn phases ("auto": no flag, the
-    # daemon's default, as an operator runs it); dp_sizes: dataplane sizes, both backends,
-    # each in both layouts; dp_threshold_sizes: more dataplane sizes, nft only, to find
-    # where tree starts to beat linear
-    # (full: fewer runs where one costs a minute, so that it all fits in 15 minutes on 2 cores)
+    # partial_legacy_max: no legacy partial syncs above (each one restores the whole table:
+    # about a minute at 10k services on a slow kernel); nft_single_max: no bare
+    # single-transaction nft run above; floor_legacy_max: the bare "floor" restores (empty
+    # commit, one new chain) on legacy only up to there; dispatch: --service-dispatch of the
+    # render/full/churn phases ("auto": no flag, the daemon's default, as an operator runs
+    # it); dp_sizes: dataplane sizes, each in both layouts, on legacy only up to
+    # dp_legacy_max (loading a 20k table into iptables-legacy takes minutes per layout);
+    # dp_threshold_sizes: more dataplane sizes, nft only, to find where tree starts to beat
+    # linear; dp_noext: the diagnostic with the filter dispatch chains emptied, at each
+    # backend's biggest dataplane size
+    # (full: one run where a run costs minutes, so that it all fits in 15 minutes on 2 cores
+    # even on a kernel twice as slow as a quiet one)
     "full": dict(sizes=[100, 1000, 5000, 10000, 20000], render_runs=5, render_runs_over={5000: 3},
-                 full_runs=3, runs_over={5000: 1, 10000: 2, 20000: 1}, legacy_max=10000, nft_single_max=2000,
-                 bare_nft_runs_over={1000: 1},
+                 full_runs=3, runs_over={5000: 1}, legacy_max=10000, partial_legacy_max=5000,
+                 nft_single_max=2000, bare_nft_runs_over={1000: 1},
                  partial_reps=3, partial_reps_over={20000: 2}, partial_reps_legacy_over={5000: 1},
                  floor_legacy_max=1000, churn_size=10000, churn_secs=50, churn_rate=50,
-                 dispatch="auto", dp_sizes=[1000, 10000, 20000], dp_threshold_sizes=[100, 250, 500, 1000],
+                 dispatch="auto", dp_sizes=[1000, 10000, 20000], dp_legacy_max=10000, dp_noext=True,
+                 dp_threshold_sizes=[100, 250, 500, 1000],
                  dp_runs=5, dp_runs_over={10000: 4}, dp_secs=0.25,
                  txn_size=2000, txn_sizes=[50, 100, 200], txn_runs=1),
-    "quick": dict(sizes=[100, 1000], render_runs=3, render_runs_over={}, full_runs=3, runs_over={},
-                  legacy_max=10000, nft_single_max=100, bare_nft_runs_over={1000: 1},
+    # (quick: under 2 minutes with the build: two runs, legacy's dataplane and the filter
+    # diagnostic only in full runs)
+    "quick": dict(sizes=[100, 1000], render_runs=3, render_runs_over={}, full_runs=2, runs_over={},
+                  legacy_max=10000, partial_legacy_max=10000, nft_single_max=100,
+                  bare_nft_runs_over={1000: 1},
                   partial_reps=1, partial_reps_over={}, partial_reps_legacy_over={}, floor_legacy_max=5000,
                   churn_size=1000, churn_secs=10, churn_rate=50, dispatch="auto",
-                  dp_sizes=[100, 1000], dp_threshold_sizes=[], dp_runs=3, dp_runs_over={},
-                  dp_secs=0.2, txn_size=1000, txn_sizes=[50, 100, 200], txn_runs=1),
+                  dp_sizes=[100, 1000], dp_legacy_max=100, dp_noext=False, dp_threshold_sizes=[], dp_runs=3,
+                  dp_runs_over={}, dp_secs=0.2, txn_size=1000, txn_sizes=[50, 100, 200], txn_runs=1),
 }
 PHASES = ["render", "full", "dataplane", "churn", "txn"]
 
@@ -282,7 +291,10 @@ class Bench:
             ns.delete()
             raise
 
-    def daemon_first_sync(self, n, backend, partial, keep_for_dp):
+    def daemon_first_sync(self, n, backend, last, keep_for_dp):
+        """One daemon's first full sync into an empty namespace; on the last run of a size
+        also its layout check and (where the backend can afford them) the partial syncs."""
+        partial = last and (backend == "nft" or n <= self.cfg["partial_legacy_max"])
         ns, api, d = self.start_daemon(n, backend, "d%s" % backend[0])
         keep = False
         try:
@@ -305,21 +317,22 @@ class Bench:
                      log=d.logpath)
             for p in d.problems():
                 self.bug("%s %d services: daemon logged %s %r" % (backend, n, p["sev"], p["line"][:300]))
-            if partial:
+            if last:
                 # the layout in the kernel must be the one the bare restore's payload has
                 r["layout"] = lib.NatView(ns, backend).layout()
                 if r["layout"] != self.layout(n):
                     self.bug("%s %d services: the daemon wrote the %s layout, --dump-rules with the "
                              "same flags the %s one" % (backend, n, r["layout"], self.layout(n)))
+            if partial:
                 r["partial"] = self.partial_syncs(n, backend, ns, api, d)
                 st = d.rss()
                 r["rss_after_partial"], r["hwm_after_partial"] = st.get("VmRSS"), st.get("VmHWM")
                 changes = r["partial"].pop("changes")
+                if backend == "nft" and n == self.cfg["churn_size"] and "churn" in self.phases:
+                    time.sleep(1.1)
+                    changes["slices"] |= self.churn(n, ns, api, d)
                 if keep_for_dp:
                     self.revert_partial(n, backend, api, d, changes)
-                elif backend == "nft" and n == self.cfg["churn_size"] and "churn" in self.phases:
-                    time.sleep(1.1)
-                    self.churn(n, ns, api, d)
             code, secs = d.stop()
             if code != 0:
                 self.bug("%s %d services: daemon exited %s on SIGTERM after %.1fs"
@@ -489,10 +502,13 @@ class Bench:
             legs = ["bare-legacy", "daemon-legacy", "daemon-nft"]
             if n > self.cfg["legacy_max"]:
                 legs = ["daemon-nft"]
-                self.note("No legacy full/partial runs above %d services: a legacy full sync takes over a "
-                          "minute there (see the dataplane's restore at 20k) and every legacy partial sync "
-                          "pays iptables-legacy-restore's cost for the whole table (~10 s at 10k)."
-                          % self.cfg["legacy_max"])
+                self.note("No legacy full/partial runs above %d services: a legacy full sync takes "
+                          "minutes there." % self.cfg["legacy_max"])
+            elif n > self.cfg["partial_legacy_max"]:
+                self.note("No legacy partial syncs above %d services: iptables-legacy-restore reads and "
+                          "rewrites the whole table for every change (see the %s-service row; earlier runs "
+                          "in hack/bench/RESULTS.md measured 11 s and 50 s per partial sync at 10k)."
+                          % (self.cfg["partial_legacy_max"], fmt_n(self.cfg["partial_legacy_max"])))
             if n <= self.cfg["nft_single_max"]:
                 legs.insert(1, "bare-nft")
             else:
@@ -517,7 +533,7 @@ class Bench:
                         # last run's, its partial syncs reverted
                         keep = r == max(0, runs - 2) and "dataplane" in self.phases and (
                             (be, n) in self.dp_groups() or n == self.DP_CHECK_SIZE)
-                        x = self.daemon_first_sync(n, be, partial=last, keep_for_dp=keep)
+                        x = self.daemon_first_sync(n, be, last=last, keep_for_dp=keep)
                         data[leg].append(x)
                         log("full %6d run %d %s: sync %s, start->synced %s, %s, RSS %s" % (
                             n, r + 1, leg, fmt_s(x["elapsed"]), fmt_s(x["start_to_sync"]),
@@ -557,13 +573,13 @@ class Bench:
     def churn(self, n, ns, api, d):
         """The churn run in a daemon that has synced n services and is idle (also the full
         phase's last nft daemon of that size, after its partial syncs: one first full sync
-        fewer to wait for). The daemon keeps running."""
+        fewer to wait for). The daemon keeps running. Returns the names of the slices changed."""
         secs, rate = self.cfg["churn_secs"], self.cfg["churn_rate"]
         svcs, slices, order = self.objects(n)
         cpu0, ccpu0 = lib.proc_cpu(d.pid)
         rss0 = d.rss().get("VmRSS")
         mark = d.mark()
-        state = {"sent": 0, "late": 0, "errors": 0, "done": False}
+        state = {"sent": 0, "late": 0, "errors": 0, "done": False, "changed": set()}
         # pre-build the changing slices: endpoint 2 of service j alternates addresses
         nsv = len(order)
         targets = [self.changeable(n, j) for j in range(nsv)]
@@ -589,6 +605,7 @@ class Bench:
                     else sl["endpoints"][ei]["addresses"]
                 eps[ei] = e
                 sl2["endpoints"] = eps
+                state["changed"].add(name)
                 try:
                     api.admin.apply(sl2)
                     state["sent"] += 1
@@ -630,6 +647,7 @@ class Bench:
             "RSS %s -> %s -> %s" % (n, c["seconds"], c["sent"], c["syncs"], c["syncs_per_s"],
                                    c["cpu"], c["child_cpu"], fmt_b(rss0), fmt_b(warm),
                                    fmt_b(c["rss_end"])))
+        return state["changed"]
 
     # ---- dataplane ---------------------------------------------------------------------
 
@@ -667,7 +685,8 @@ class Bench:
 
     def dp_groups(self):
         """(backend, services) the dataplane phase measures, each in both layouts."""
-        g = {(be, n) for n in self.cfg["dp_sizes"] for be in ("nft", "legacy")}
+        g = {(be, n) for n in self.cfg["dp_sizes"] for be in ("nft", "legacy")
+             if be == "nft" or n <= self.cfg["dp_legacy_max"]}
         g |= {("nft", n) for n in self.cfg["dp_threshold_sizes"]}
         return sorted(g, key=lambda x: (x[1], x[0] != "nft"))
 
@@ -914,7 +933,8 @@ class Bench:
                             c, srv = self.wire(node, be[0] + str(n))
                             wired.append((node, c, srv))
                         e = self.dp_config(res, base, be, n, layout, node, c, first, last, nrules, how, sw)
-                        if layout == "tree" and n == max(self.cfg["dp_sizes"]):
+                        if layout == "tree" and self.cfg["dp_noext"] and \
+                                n == max(x for b, x in groups if b == be):
                             self.dp_noext(be, n, node, base[be], c, e, refill=layout != order[-1])
                 finally:
                     for node, c, srv in wired:
