@@ -51,17 +51,20 @@ MODES = {
     # render/full/churn phases ("auto": no flag, the daemon's default, as an operator runs
     # it); dp_sizes: dataplane sizes, each in both layouts, on legacy only up to
     # dp_legacy_max (loading a 20k table into iptables-legacy takes minutes per layout);
-    # dp_threshold_sizes: more dataplane sizes, nft only, to find where tree starts to beat
-    # linear; dp_noext: the diagnostic with the filter dispatch chains emptied, at each
-    # backend's biggest dataplane size
+    # dp_linear_legacy_max: legacy's linear layout only up to there (restoring it takes
+    # iptables-legacy-restore 40 s at 10k services on a slow kernel; nft shows what a linear
+    # KUBE-SERVICES costs at 10k and 20k); dp_threshold_sizes: more dataplane sizes, nft only,
+    # to find where tree starts to beat linear; dp_noext: the diagnostic with the filter
+    # dispatch chains emptied, at each backend's biggest dataplane size
     # (full: one run where a run costs minutes, so that it all fits in 15 minutes on 2 cores
     # even on a kernel twice as slow as a quiet one)
-    "full": dict(sizes=[100, 1000, 5000, 10000, 20000], render_runs=5, render_runs_over={5000: 3},
-                 full_runs=3, runs_over={5000: 1}, legacy_max=10000, partial_legacy_max=5000,
+    "full": dict(sizes=[100, 1000, 5000, 10000, 20000], render_runs=5, render_runs_over={5000: 3, 20000: 1},
+                 full_runs=3, runs_over={5000: 1}, legacy_max=10000, partial_legacy_max=1000,
                  nft_single_max=2000, bare_nft_runs_over={1000: 1},
                  partial_reps=3, partial_reps_over={20000: 2}, partial_reps_legacy_over={5000: 1},
                  floor_legacy_max=1000, churn_size=10000, churn_secs=50, churn_rate=50,
-                 dispatch="auto", dp_sizes=[1000, 10000, 20000], dp_legacy_max=10000, dp_noext=True,
+                 dispatch="auto", dp_sizes=[1000, 10000, 20000], dp_legacy_max=10000, dp_linear_legacy_max=1000,
+                 dp_noext=True,
                  dp_threshold_sizes=[100, 250, 500, 1000],
                  dp_runs=5, dp_runs_over={10000: 4}, dp_secs=0.25,
                  txn_size=2000, txn_sizes=[50, 100, 200], txn_runs=1),
@@ -72,7 +75,8 @@ MODES = {
                   bare_nft_runs_over={1000: 1},
                   partial_reps=1, partial_reps_over={}, partial_reps_legacy_over={}, floor_legacy_max=5000,
                   churn_size=1000, churn_secs=10, churn_rate=50, dispatch="auto",
-                  dp_sizes=[100, 1000], dp_legacy_max=100, dp_noext=False, dp_threshold_sizes=[], dp_runs=3,
+                  dp_sizes=[100, 1000], dp_legacy_max=100, dp_linear_legacy_max=100,
+                  dp_noext=False, dp_threshold_sizes=[], dp_runs=3,
                   dp_runs_over={}, dp_secs=0.2, txn_size=1000, txn_sizes=[50, 100, 200], txn_runs=1),
 }
 PHASES = ["render", "full", "dataplane", "churn", "txn"]
@@ -506,8 +510,8 @@ class Bench:
                           "minutes there." % self.cfg["legacy_max"])
             elif n > self.cfg["partial_legacy_max"]:
                 self.note("No legacy partial syncs above %d services: iptables-legacy-restore reads and "
-                          "rewrites the whole table for every change (see the %s-service row; earlier runs "
-                          "in hack/bench/RESULTS.md measured 11 s and 50 s per partial sync at 10k)."
+                          "rewrites the whole table for every change (see the %s-service row; runs in "
+                          "hack/bench/RESULTS.md measured 11.5 s per partial sync at 5k, 11 s to 50 s at 10k)."
                           % (self.cfg["partial_legacy_max"], fmt_n(self.cfg["partial_legacy_max"])))
             if n <= self.cfg["nft_single_max"]:
                 legs.insert(1, "bare-nft")
@@ -921,6 +925,14 @@ class Bench:
                 wired = []
                 try:
                     order = list(nodes) + [l for l in ("tree", "linear") if l not in nodes]
+                    if be == "legacy" and n > self.cfg["dp_linear_legacy_max"] and "tree" in order:
+                        order = ["tree"]
+                        self.note("Legacy's dataplane in the linear layout only up to %s services: "
+                                  "restoring it takes iptables-legacy-restore most of a minute at 10k "
+                                  "(BENCH_SET='dp_linear_legacy_max=10000' measures it; the run of "
+                                  "2026-12-06 at ea14b15 in hack/bench/RESULTS.md: plain 0.30x, first "
+                                  "0.91x, last 0.34x of the baseline at 10k)."
+                                  % fmt_n(self.cfg["dp_linear_legacy_max"]))
                     for layout in order:
                         sw = None
                         if layout not in nodes:  # swap it into the one namespace there is
