@@ -510,8 +510,9 @@ class Bench:
                           "minutes there." % self.cfg["legacy_max"])
             elif n > self.cfg["partial_legacy_max"]:
                 self.note("No legacy partial syncs above %d services: iptables-legacy-restore reads and "
-                          "rewrites the whole table for every change (see the %s-service row; runs in "
-                          "hack/bench/RESULTS.md measured 11.5 s per partial sync at 5k, 11 s to 50 s at 10k)."
+                          "rewrites the whole table for every change (see the %s-service row; the runs of "
+                          "2026-12-04 and 2026-12-05 in hack/bench/RESULTS.md: 3.0 s and 11.6 s per partial "
+                          "sync at 5k, 11.2 s and 58 s at 10k)."
                           % (self.cfg["partial_legacy_max"], fmt_n(self.cfg["partial_legacy_max"])))
             if n <= self.cfg["nft_single_max"]:
                 legs.insert(1, "bare-nft")
@@ -929,9 +930,9 @@ class Bench:
                         order = ["tree"]
                         self.note("Legacy's dataplane in the linear layout only up to %s services: "
                                   "restoring it takes iptables-legacy-restore most of a minute at 10k "
-                                  "(BENCH_SET='dp_linear_legacy_max=10000' measures it; the run of "
-                                  "2026-12-06 at ea14b15 in hack/bench/RESULTS.md: plain 0.30x, first "
-                                  "0.91x, last 0.34x of the baseline at 10k)."
+                                  "(BENCH_SET='dp_linear_legacy_max=10000' measures it; the runs of "
+                                  "2026-12-04 and 2026-12-05 in hack/bench/RESULTS.md: plain 0.29x/0.27x, "
+                                  "first 0.96x/0.88x, last 0.35x/0.27x of the baseline at 10k)."
                                   % fmt_n(self.cfg["dp_linear_legacy_max"]))
                     for layout in order:
                         sw = None
