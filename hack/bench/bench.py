@@ -926,8 +926,9 @@ class Bench:
                 wired = []
                 try:
                     order = list(nodes) + [l for l in ("tree", "linear") if l not in nodes]
-                    if be == "legacy" and n > self.cfg["dp_linear_legacy_max"] and "tree" in order:
-                        order = ["tree"]
+                    # (only where the node holds tree already: a restored node is linear anyway)
+                    if be == "legacy" and n > self.cfg["dp_linear_legacy_max"] and "linear" not in nodes:
+                        order.remove("linear")
                         self.note("Legacy's dataplane in the linear layout only up to %s services: "
                                   "restoring it takes iptables-legacy-restore most of a minute at 10k "
                                   "(BENCH_SET='dp_linear_legacy_max=10000' measures it; the runs of "
